@@ -1,0 +1,23 @@
+"""What activities need, built once per worker process (see workers/main.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels.registry import ChannelRegistry
+from core.crypto import SecretBox
+from llm.registry import ProviderRegistry
+
+
+@dataclass
+class ActivityDeps:
+    sessions: async_sessionmaker[AsyncSession]
+    secrets: SecretBox
+    redis: Redis
+    http: httpx.AsyncClient
+    channels: ChannelRegistry
+    providers: ProviderRegistry

@@ -1,0 +1,133 @@
+"""Persisting a turn's inbound and outbound messages (one database transaction each)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.deps import ActivityDeps
+from channels.base import InboundMessage
+from models import messages_store as store
+
+
+@dataclass
+class PersistInboundInput:
+    tenant_id: str
+    channel_account_id: str
+    channel: str
+    workflow_id: str
+    turn_id: str
+    messages: list[InboundMessage]
+    conversation_id: str | None = None
+    customer_id: str | None = None
+
+
+@dataclass
+class PersistInboundResult:
+    conversation_id: str
+    customer_id: str
+    new_external_ids: list[str] = field(default_factory=list)
+    previous_reply: str | None = None
+
+
+@dataclass
+class PersistOutboundInput:
+    tenant_id: str
+    channel_account_id: str
+    conversation_id: str
+    idempotency_key: str
+    turn_id: str
+    text: str
+    reply_to_external_id: str | None = None
+    # Web-chat replies are delivered by the update's response itself; channel replies start
+    # "pending" until the send activity records the channel's message id.
+    status: str = "pending"
+    fallback_reason: str | None = None
+
+
+@dataclass
+class PersistOutboundResult:
+    message_id: str
+
+
+@dataclass
+class FlagHandoffInput:
+    tenant_id: str
+    conversation_id: str
+    reason: str
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApplicationError(f"{what} is not a UUID: {value!r}", type="InvalidInput", non_retryable=True) from None
+
+
+class MessageActivities:
+    def __init__(self, deps: ActivityDeps) -> None:
+        self._deps = deps
+
+    @activity.defn
+    async def persist_inbound(self, input: PersistInboundInput) -> PersistInboundResult:
+        if not input.messages:
+            raise ApplicationError("no messages to persist", type="InvalidInput", non_retryable=True)
+        tenant_id = _uuid(input.tenant_id, "tenant_id")
+        account_id = _uuid(input.channel_account_id, "channel_account_id")
+        first = input.messages[0]
+        async with self._deps.sessions.begin() as session:
+            if input.conversation_id and input.customer_id:
+                conversation_id = _uuid(input.conversation_id, "conversation_id")
+                customer_id = _uuid(input.customer_id, "customer_id")
+            else:
+                customer_id = await store.ensure_customer(
+                    session, tenant_id, input.channel, first.contact_id, first.contact_name
+                )
+                conversation_id = await store.ensure_conversation(
+                    session, tenant_id, account_id, customer_id, input.workflow_id
+                )
+            new_ids, previous = await store.store_inbound(
+                session,
+                tenant_id,
+                conversation_id,
+                account_id,
+                input.turn_id,
+                [store.InboundRow(m.external_id, m.text, m.kind, m.sent_at) for m in input.messages],
+            )
+        return PersistInboundResult(
+            conversation_id=str(conversation_id),
+            customer_id=str(customer_id),
+            new_external_ids=new_ids,
+            previous_reply=previous,
+        )
+
+    @activity.defn
+    async def persist_outbound(self, input: PersistOutboundInput) -> PersistOutboundResult:
+        tenant_id = _uuid(input.tenant_id, "tenant_id")
+        conversation_id = _uuid(input.conversation_id, "conversation_id")
+        async with self._deps.sessions.begin() as session:
+            message_id = await store.store_outbound(
+                session,
+                tenant_id=tenant_id,
+                conversation_id=conversation_id,
+                channel_account_id=_uuid(input.channel_account_id, "channel_account_id"),
+                idempotency_key=input.idempotency_key,
+                turn_id=input.turn_id,
+                text_=input.text,
+                reply_to_external_id=input.reply_to_external_id,
+                status=input.status,
+                content={"fallback_reason": input.fallback_reason} if input.fallback_reason else {},
+            )
+            if input.fallback_reason:
+                await store.set_handoff(session, tenant_id, conversation_id, input.fallback_reason)
+        return PersistOutboundResult(message_id=str(message_id))
+
+    @activity.defn
+    async def flag_handoff(self, input: FlagHandoffInput) -> None:
+        async with self._deps.sessions.begin() as session:
+            await store.set_handoff(
+                session, _uuid(input.tenant_id, "tenant_id"), _uuid(input.conversation_id, "conversation_id"), input.reason
+            )

@@ -1,0 +1,71 @@
+"""Hand inbound messages to the conversation workflow (signal-with-start / update-with-start)."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+
+from channels.base import InboundMessage
+from core import temporal as sa
+from core.ids import conversation_workflow_id
+from core.settings import Settings
+from models.accounts_store import ResolvedChannelAccount
+from workflows.conversation import INBOUND_SIGNAL, ChatReply, ConversationInput, ConversationWorkflow
+
+
+def _start_options(account: ResolvedChannelAccount, contact_id: str, settings: Settings) -> tuple[ConversationInput, dict]:
+    workflow_id = conversation_workflow_id(str(account.tenant_id), str(account.id), contact_id)
+    start_input = ConversationInput(
+        tenant_id=str(account.tenant_id),
+        channel_account_id=str(account.id),
+        channel=account.channel,
+        contact_id=contact_id,
+        debounce_seconds=float(account.config.get("debounce_seconds", settings.debounce_seconds)),
+        idle_timeout_seconds=settings.idle_timeout_seconds,
+    )
+    options = {
+        "id": workflow_id,
+        "task_queue": sa.TaskQueue.FRONTDESK,
+        "search_attributes": TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.TENANT_ID, str(account.tenant_id)),
+                SearchAttributePair(sa.CHANNEL, account.channel),
+                SearchAttributePair(sa.CONVERSATION_STATUS, "open"),
+            ]
+        ),
+    }
+    return start_input, options
+
+
+async def signal_inbound(
+    client: Client, account: ResolvedChannelAccount, message: InboundMessage, settings: Settings
+) -> None:
+    """Returns once Temporal has durably accepted the message (or raises)."""
+    start_input, options = _start_options(account, message.contact_id, settings)
+    await client.start_workflow(
+        ConversationWorkflow.run,
+        start_input,
+        start_signal=INBOUND_SIGNAL,
+        start_signal_args=[message],
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        **options,
+    )
+
+
+async def webchat_turn(
+    client: Client, account: ResolvedChannelAccount, message: InboundMessage, update_id: str, settings: Settings
+) -> ChatReply:
+    start_input, options = _start_options(account, message.contact_id, settings)
+    operation = WithStartWorkflowOperation(
+        ConversationWorkflow.run,
+        start_input,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        **options,
+    )
+    return await client.execute_update_with_start_workflow(
+        ConversationWorkflow.webchat_message,
+        message,
+        start_workflow_operation=operation,
+        # The client's message id is the update id: a retried POST joins the first turn.
+        id=update_id,
+    )

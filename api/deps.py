@@ -1,0 +1,42 @@
+"""Shared clients, built in the app lifespan and reached through these dependency aliases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from api.accounts import ChannelAccountCache
+from channels.registry import ChannelRegistry
+from core.crypto import SecretBox
+from core.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    temporal: Client
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    secrets: SecretBox
+    http: httpx.AsyncClient
+    channels: ChannelRegistry
+    accounts: ChannelAccountCache
+
+
+def _state(request: Request) -> AppState:
+    return request.app.state.frontdesk
+
+
+def _ws_state(websocket) -> AppState:  # WebSocket routes get the same state
+    return websocket.app.state.frontdesk
+
+
+StateDep = Annotated[AppState, Depends(_state)]
+WsStateDep = Annotated[AppState, Depends(_ws_state)]

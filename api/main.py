@@ -1,0 +1,64 @@
+"""FastAPI application: webhooks, web chat, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from api.accounts import ChannelAccountCache
+from api.deps import AppState
+from api.problems import install_problem_handlers
+from api.routes import health, webchat, whatsapp
+from channels.registry import ChannelRegistry
+from core.crypto import SecretBox
+from core.settings import Settings, get_settings
+from core.temporal import connect
+from models.db import make_engine, make_session_maker
+from workers.wiring import require
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        address, database_url, redis_url, master_key = require(settings)
+        temporal = await connect(address, settings.temporal_namespace)
+        engine = make_engine(database_url, pool_size=settings.db_pool_size)
+        sessions = make_session_maker(engine)
+        box = SecretBox(master_key)
+        redis = Redis.from_url(redis_url)
+        http = httpx.AsyncClient(timeout=10)
+        app.state.frontdesk = AppState(
+            settings=settings,
+            temporal=temporal,
+            engine=engine,
+            sessions=sessions,
+            redis=redis,
+            secrets=box,
+            http=http,
+            channels=ChannelRegistry(http),
+            accounts=ChannelAccountCache(sessions, box),
+        )
+        try:
+            yield
+        finally:
+            await http.aclose()
+            await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Frontdesk",
+        version="0.1.0",
+        description="AI customer service on Temporal: channel webhooks, web chat and admin.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(webchat.router)
+    app.include_router(whatsapp.router)
+    return app

@@ -1,0 +1,99 @@
+"""WhatsApp Cloud API webhook: verification handshake, signed deliveries, status receipts."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections import defaultdict
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
+from temporalio.service import RPCError
+
+from api.body import read_body
+from api.conversations import signal_inbound
+from api.deps import StateDep
+from api.problems import Problem
+from channels.base import InboundMessage, PayloadError, SignatureError, StatusUpdate
+from models import messages_store
+
+WHATSAPP = "whatsapp"
+router = APIRouter(prefix="/webhooks/whatsapp", tags=["webhooks"])
+
+
+class WebhookAck(BaseModel):
+    messages: int
+    statuses: int
+
+
+@router.get("/{channel_account_id}", response_class=PlainTextResponse)
+async def verify_subscription(
+    channel_account_id: str,
+    state: StateDep,
+    mode: Annotated[str, Query(alias="hub.mode")],
+    verify_token: Annotated[str, Query(alias="hub.verify_token")],
+    challenge: Annotated[str, Query(alias="hub.challenge", max_length=512)],
+) -> str:
+    """Meta's subscription handshake: echo `hub.challenge` when the verify token matches."""
+    account = await state.accounts.require(channel_account_id, WHATSAPP)
+    expected = str(account.secrets.get("verify_token") or "")
+    if mode != "subscribe" or not expected or not hmac.compare_digest(verify_token.encode(), expected.encode()):
+        raise Problem(403, "Verification failed", "hub.mode must be 'subscribe' and hub.verify_token must match")
+    return challenge
+
+
+@router.post(
+    "/{channel_account_id}",
+    response_model=WebhookAck,
+    responses={400: {}, 401: {}, 404: {}, 413: {}, 503: {}},
+)
+async def receive(channel_account_id: str, request: Request, state: StateDep) -> WebhookAck:
+    """Answered 200 only after every message is durably handed to its conversation workflow,
+    so a failure here makes Meta redeliver instead of losing the message."""
+    account = await state.accounts.require(channel_account_id, WHATSAPP)
+    raw = await read_body(request, state.settings.max_body_bytes)
+    adapter = state.channels.get(WHATSAPP)
+    try:
+        adapter.verify({k.lower(): v for k, v in request.headers.items()}, raw, account.secrets)
+    except SignatureError as exc:
+        raise Problem(401, "Invalid signature", str(exc)) from None
+    try:
+        parsed = adapter.parse(raw, str(account.id))
+    except PayloadError as exc:
+        raise Problem(400, "Malformed webhook payload", str(exc)) from None
+
+    by_contact: dict[str, list[InboundMessage]] = defaultdict(list)
+    for message in parsed.messages:
+        by_contact[message.contact_id].append(message)
+
+    async def hand_over(messages: list[InboundMessage]) -> None:
+        for message in messages:  # in order: one customer's messages keep their sequence
+            await signal_inbound(state.temporal, account, message, state.settings)
+
+    try:
+        await asyncio.gather(*(hand_over(group) for group in by_contact.values()))
+    except RPCError as exc:
+        raise Problem(503, "Could not accept the message yet", exc.message, {"Retry-After": "5"}) from None
+    if parsed.statuses:
+        await _record_statuses(state, account, parsed.statuses)
+    return WebhookAck(messages=len(parsed.messages), statuses=len(parsed.statuses))
+
+
+async def _record_statuses(state, account, statuses: list[StatusUpdate]) -> None:
+    try:
+        async with state.sessions.begin() as session:
+            for status in statuses:
+                await messages_store.record_status(
+                    session,
+                    account.tenant_id,
+                    account.id,
+                    status.provider_message_id,
+                    status.status,
+                    status.occurred_at,
+                    {"recipient_id": status.recipient_id, "errors": status.errors},
+                )
+    except DBAPIError as exc:
+        raise Problem(503, "Could not record delivery statuses yet", type(exc).__name__, {"Retry-After": "5"}) from None

@@ -1,0 +1,77 @@
+"""The seam every channel adapter implements, and the normalised message types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class SignatureError(Exception):
+    """The webhook was not signed by the channel: answered 401, never 200."""
+
+
+class PayloadError(Exception):
+    """The webhook body is not what the channel sends: answered 400 with the reason."""
+
+
+@dataclass
+class InboundMessage:
+    channel: str
+    channel_account_id: str
+    external_id: str  # the channel's message id: the dedup key
+    contact_id: str  # phone number / session id: who we answer
+    text: str
+    kind: str = "text"
+    contact_name: str | None = None
+    sent_at: float | None = None  # epoch seconds as the channel reported it
+
+
+@dataclass
+class StatusUpdate:
+    """A delivery receipt for one of our outbound messages."""
+
+    provider_message_id: str
+    status: str  # sent | delivered | read | failed
+    recipient_id: str | None = None
+    occurred_at: float | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ParsedWebhook:
+    messages: list[InboundMessage] = field(default_factory=list)
+    statuses: list[StatusUpdate] = field(default_factory=list)
+
+
+@dataclass
+class OutboundMessage:
+    to: str
+    text: str
+    idempotency_key: str
+
+
+@dataclass
+class SendResult:
+    provider_message_id: str
+
+
+class ChannelError(Exception):
+    """A channel API call failed. `retryable` follows the HTTP status (429/5xx/network)."""
+
+    def __init__(self, message: str, *, status: int | None, retryable: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class ChannelAdapter(Protocol):
+    name: str
+
+    def verify(self, headers: dict[str, str], raw_body: bytes, secrets: dict[str, Any]) -> None: ...
+
+    def parse(self, raw_body: bytes, channel_account_id: str) -> ParsedWebhook: ...
+
+    async def send(
+        self, message: OutboundMessage, config: dict[str, Any], secrets: dict[str, Any]
+    ) -> SendResult: ...

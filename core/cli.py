@@ -1,0 +1,118 @@
+"""The `frontdesk` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from core.logging import configure_logging
+from core.settings import get_settings
+
+app = typer.Typer(help="Frontdesk: AI customer service on Temporal.", no_args_is_help=True, add_completion=False)
+
+
+def _logging() -> None:
+    settings = get_settings()
+    configure_logging(json=settings.log_json, level=settings.log_level)
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole platform locally: Temporal, PostgreSQL, Redis, worker and API."""
+    from core.dev import run_dev
+
+    _logging()
+    run_dev(get_settings())
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Serve the HTTP API (webhooks, web chat, health)."""
+    import uvicorn
+
+    _logging()
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
+def worker(queue: Annotated[str, typer.Option(help="task queue to serve")] = "frontdesk") -> None:
+    """Run a Temporal worker for one task queue."""
+    from workers.main import run_worker
+
+    _logging()
+    asyncio.run(run_worker(get_settings(), queue))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (DATABASE_URL)."""
+    from models.migrate import upgrade_to_head
+
+    settings = get_settings()
+    if not settings.database_url:
+        raise typer.BadParameter("set DATABASE_URL")
+    upgrade_to_head(settings.database_url)
+    typer.echo("database is at the latest migration")
+
+
+@app.command("setup-temporal")
+def setup_temporal() -> None:
+    """Register Frontdesk's search attributes on the Temporal namespace (TEMPORAL_ADDRESS)."""
+    from core.embedded.stack import ensure_search_attributes
+
+    settings = get_settings()
+    if not settings.temporal_address:
+        raise typer.BadParameter("set TEMPORAL_ADDRESS")
+    asyncio.run(ensure_search_attributes(settings.temporal_address, settings.temporal_namespace))
+    typer.echo("search attributes registered")
+
+
+@app.command()
+def chat(
+    api_url: Annotated[str, typer.Option(help="Frontdesk API base URL")] = "",
+    channel_account: Annotated[str, typer.Option(help="web-chat channel account id")] = "",
+    session: Annotated[str, typer.Option(help="reuse a session id to continue a conversation")] = "",
+) -> None:
+    """Chat with a web-chat channel from the terminal (the demo tenant's by default)."""
+    from core.chat import run_chat
+    from models.seed import DEMO_WEBCHAT_ID
+
+    settings = get_settings()
+    run_chat(api_url or f"http://{settings.api_host}:{settings.api_port}", channel_account or str(DEMO_WEBCHAT_ID), session or None)
+
+
+def main() -> None:
+    code = 0
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            code = exc.exit_code
+        else:
+            raise
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # temporalio 1.35 segfaults at interpreter exit ~10% of the time (MODELS.md): leave now.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

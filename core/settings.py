@@ -1,0 +1,77 @@
+"""One Settings object for the whole platform.
+
+The three infrastructure URLs use the conventional unprefixed names (`TEMPORAL_ADDRESS`,
+`DATABASE_URL`, `REDIS_URL`) because that is what docker-compose and hosting platforms set;
+everything else is `FRONTDESK_*`. When a URL is unset, `frontdesk dev` starts the embedded part
+and hands its address to the worker and API through the same variables.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FRONTDESK_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path(".frontdesk")
+
+    temporal_address: str | None = Field(None, validation_alias=AliasChoices("TEMPORAL_ADDRESS"))
+    temporal_namespace: str = Field("default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE"))
+    database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL"))
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
+
+    # base64 of 32 random bytes; encrypts channel and provider credentials at rest.
+    master_key: SecretStr | None = None
+
+    # The demo tenant's chat provider (any OpenAI-compatible endpoint). With only
+    # OPENAI_API_KEY set, the demo uses OpenAI itself.
+    demo_llm_base_url: str | None = None
+    demo_llm_model: str | None = None
+    demo_llm_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+
+    log_json: bool = False
+    log_level: str = "INFO"
+
+    # Conversation behaviour.
+    debounce_seconds: float = 1.5
+    idle_timeout_seconds: float = 24 * 3600
+    webchat_reply_timeout_seconds: float = 30.0
+    # Webhook bodies above this are refused with 413 before parsing.
+    max_body_bytes: int = 512 * 1024
+    db_pool_size: int = 10
+    worker_max_concurrent_activities: int = 100
+
+    @model_validator(mode="after")
+    def _refuse_dev_defaults_in_production(self) -> Settings:
+        if self.env == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("FRONTDESK_MASTER_KEY", self.master_key),
+                    ("TEMPORAL_ADDRESS", self.temporal_address),
+                    ("DATABASE_URL", self.database_url),
+                    ("REDIS_URL", self.redis_url),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"production needs {', '.join(missing)} to be set")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,56 @@
+"""Temporal client, task queues and search attributes shared by API, workers and CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+
+
+class TaskQueue:
+    FRONTDESK = "frontdesk"  # workflows + I/O activities
+    LLM = "llm"
+    INGEST = "ingest"
+    STT = "stt"
+
+
+TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
+CHANNEL = SearchAttributeKey.for_keyword("Channel")
+CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+CONVERSATION_STATUS = SearchAttributeKey.for_keyword("ConversationStatus")
+SEARCH_ATTRIBUTES = (TENANT_ID, CHANNEL, CUSTOMER_ID, CONVERSATION_STATUS)
+
+
+async def connect(address: str, namespace: str = "default", wait_seconds: float = 60) -> Client:
+    """Connect, waiting for a server that is still starting (dev server, compose start-up)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            client = await Client.connect(address, namespace=namespace)
+            await client.service_client.check_health()
+            return client
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+async def register_search_attributes(client: Client) -> list[str]:
+    """Create the custom search attributes that are missing; returns the names it added."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    return sorted(missing)

@@ -1,0 +1,19 @@
+"""Imports every model so Base.metadata is complete (Alembic, tests)."""
+
+from models.base import Base
+from models.channel_accounts import ChannelAccount
+from models.conversations import Conversation, Message, MessageStatusEvent
+from models.customers import Customer, CustomerIdentity
+from models.tenants import LlmProvider, Tenant
+
+__all__ = [
+    "Base",
+    "ChannelAccount",
+    "Conversation",
+    "Customer",
+    "CustomerIdentity",
+    "LlmProvider",
+    "Message",
+    "MessageStatusEvent",
+    "Tenant",
+]

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, TenantOwned
+
+
+class Customer(TenantOwned, Base):
+    __tablename__ = "customers"
+
+    display_name: Mapped[str | None] = mapped_column(String(200))
+
+
+class CustomerIdentity(TenantOwned, Base):
+    """How a customer is known on one channel; a phone number on WhatsApp, a session on web chat."""
+
+    __tablename__ = "customer_identities"
+    __table_args__ = (UniqueConstraint("tenant_id", "channel", "external_id"),)
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    channel: Mapped[str] = mapped_column(String(32), nullable=False)
+    external_id: Mapped[str] = mapped_column(String(128), nullable=False)

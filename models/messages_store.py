@@ -1,0 +1,292 @@
+"""Tenant-scoped reads and writes for conversations and messages.
+
+Every function takes the tenant id and filters on it; callers never build these queries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.conversations import Conversation, Message, MessageStatusEvent
+from models.customers import Customer, CustomerIdentity
+
+# Later delivery states win; "failed" always wins (the customer did not get it).
+_STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+
+@dataclass
+class InboundRow:
+    external_id: str
+    text: str
+    kind: str
+    sent_at: float | None
+
+
+@dataclass
+class StoredInbound:
+    conversation_id: uuid.UUID
+    customer_id: uuid.UUID
+    new_external_ids: list[str]
+    previous_reply: str | None
+
+
+async def ensure_customer(
+    session: AsyncSession, tenant_id: uuid.UUID, channel: str, external_id: str, name: str | None
+) -> uuid.UUID:
+    found = await session.scalar(
+        select(CustomerIdentity.customer_id).where(
+            CustomerIdentity.tenant_id == tenant_id,
+            CustomerIdentity.channel == channel,
+            CustomerIdentity.external_id == external_id,
+        )
+    )
+    if found:
+        return found
+    customer_id = uuid.uuid4()
+    session.add(Customer(id=customer_id, tenant_id=tenant_id, display_name=name))
+    await session.flush()
+    inserted = await session.scalar(
+        insert(CustomerIdentity)
+        .values(id=uuid.uuid4(), tenant_id=tenant_id, customer_id=customer_id, channel=channel, external_id=external_id)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "channel", "external_id"])
+        .returning(CustomerIdentity.customer_id)
+    )
+    if inserted:
+        return inserted
+    # Another conversation created the identity concurrently: use theirs, drop our orphan.
+    await session.execute(text("DELETE FROM customers WHERE id = :id"), {"id": customer_id})
+    return await session.scalar(
+        select(CustomerIdentity.customer_id).where(
+            CustomerIdentity.tenant_id == tenant_id,
+            CustomerIdentity.channel == channel,
+            CustomerIdentity.external_id == external_id,
+        )
+    )
+
+
+async def ensure_conversation(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    channel_account_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    workflow_id: str,
+) -> uuid.UUID:
+    return await session.scalar(
+        insert(Conversation)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            channel_account_id=channel_account_id,
+            customer_id=customer_id,
+            workflow_id=workflow_id,
+        )
+        # The no-op update makes RETURNING give the existing row's id on conflict.
+        .on_conflict_do_update(index_elements=["workflow_id"], set_={"workflow_id": workflow_id})
+        .returning(Conversation.id)
+    )
+
+
+async def store_inbound(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    channel_account_id: uuid.UUID,
+    turn_id: str,
+    rows: list[InboundRow],
+) -> tuple[list[str], str | None]:
+    """Insert inbound messages once. Returns the ids that are new to this turn and, when none
+    are, the reply already given to the last of them (a redelivery after the workflow ended)."""
+    new_ids: list[str] = []
+    for row in rows:
+        inserted = await session.scalar(
+            insert(Message)
+            .values(
+                id=uuid.uuid4(),
+                tenant_id=tenant_id,
+                conversation_id=conversation_id,
+                channel_account_id=channel_account_id,
+                direction="inbound",
+                external_id=row.external_id,
+                turn_id=turn_id,
+                text=row.text,
+                content={"kind": row.kind, "sent_at": row.sent_at},
+                status="received",
+            )
+            .on_conflict_do_nothing(
+                index_elements=["channel_account_id", "external_id"],
+                index_where=text("direction = 'inbound'"),
+            )
+            .returning(Message.turn_id)
+        )
+        if inserted is None:
+            # Already stored: by this same turn (an activity retry) it is still ours to answer.
+            inserted = await session.scalar(
+                select(Message.turn_id).where(
+                    Message.tenant_id == tenant_id,
+                    Message.channel_account_id == channel_account_id,
+                    Message.direction == "inbound",
+                    Message.external_id == row.external_id,
+                )
+            )
+        if inserted == turn_id:
+            new_ids.append(row.external_id)
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.tenant_id == tenant_id, Conversation.id == conversation_id)
+        .values(last_message_at=datetime.now(UTC))
+    )
+    previous = None
+    if not new_ids and rows:
+        previous = await session.scalar(
+            select(Message.text).where(
+                Message.tenant_id == tenant_id,
+                Message.conversation_id == conversation_id,
+                Message.direction == "outbound",
+                Message.reply_to_external_id == rows[-1].external_id,
+            )
+        )
+    return new_ids, previous
+
+
+async def store_outbound(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    channel_account_id: uuid.UUID,
+    idempotency_key: str,
+    turn_id: str,
+    text_: str,
+    reply_to_external_id: str | None,
+    status: str,
+    content: dict,
+) -> uuid.UUID:
+    inserted = await session.scalar(
+        insert(Message)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            conversation_id=conversation_id,
+            channel_account_id=channel_account_id,
+            direction="outbound",
+            idempotency_key=idempotency_key,
+            turn_id=turn_id,
+            reply_to_external_id=reply_to_external_id,
+            text=text_,
+            content=content,
+            status=status,
+        )
+        .on_conflict_do_nothing(
+            index_elements=["idempotency_key"], index_where=text("idempotency_key IS NOT NULL")
+        )
+        .returning(Message.id)
+    )
+    if inserted is not None:
+        return inserted
+    return await session.scalar(
+        select(Message.id).where(Message.tenant_id == tenant_id, Message.idempotency_key == idempotency_key)
+    )
+
+
+async def set_handoff(
+    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, reason: str
+) -> None:
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.tenant_id == tenant_id, Conversation.id == conversation_id)
+        .values(needs_human=True, status="handoff", handoff_reason=reason[:1000])
+    )
+
+
+async def recent_history(
+    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
+) -> list[tuple[str, str]]:
+    """The last `limit` messages as (direction, text), oldest first."""
+    rows = (
+        await session.execute(
+            select(Message.direction, Message.text)
+            .where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    return [(r.direction, r.text) for r in reversed(rows)]
+
+
+async def outbound_message(session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
+    return await session.scalar(select(Message).where(Message.tenant_id == tenant_id, Message.id == message_id))
+
+
+async def record_sent(
+    session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID, provider_message_id: str
+) -> None:
+    message = await outbound_message(session, tenant_id, message_id)
+    if message is None:
+        return
+    message.provider_message_id = provider_message_id
+    message.sent_at = datetime.now(UTC)
+    # A receipt may have beaten us here (the channel answers before we commit): apply it now.
+    early = await session.scalars(
+        select(MessageStatusEvent.status).where(
+            MessageStatusEvent.tenant_id == tenant_id,
+            MessageStatusEvent.channel_account_id == message.channel_account_id,
+            MessageStatusEvent.provider_message_id == provider_message_id,
+        )
+    )
+    message.status = max(["sent", *early], key=lambda s: _STATUS_RANK.get(s, 0))
+
+
+async def record_send_failure(
+    session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID, error: str
+) -> None:
+    await session.execute(
+        update(Message)
+        .where(Message.tenant_id == tenant_id, Message.id == message_id)
+        .values(status="failed", error=error[:2000])
+    )
+
+
+async def record_status(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    channel_account_id: uuid.UUID,
+    provider_message_id: str,
+    status: str,
+    occurred_at: float | None,
+    detail: dict,
+) -> None:
+    await session.execute(
+        insert(MessageStatusEvent)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            channel_account_id=channel_account_id,
+            provider_message_id=provider_message_id,
+            status=status,
+            occurred_at=datetime.fromtimestamp(occurred_at, UTC) if occurred_at else None,
+            detail=detail,
+        )
+        .on_conflict_do_nothing()
+    )
+    rank = _STATUS_RANK.get(status)
+    if rank is None:
+        return
+    lower = [s for s, r in _STATUS_RANK.items() if r < rank]
+    await session.execute(
+        update(Message)
+        .where(
+            and_(
+                Message.tenant_id == tenant_id,
+                Message.channel_account_id == channel_account_id,
+                Message.provider_message_id == provider_message_id,
+                Message.status.in_(lower),
+            )
+        )
+        .values(status=status, error=str(detail.get("errors"))[:2000] if status == "failed" else Message.error)
+    )

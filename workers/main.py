@@ -1,0 +1,58 @@
+"""Worker entry point: `frontdesk worker --queue frontdesk`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from temporalio.worker import Worker
+
+from activities.delivery import DeliveryActivities
+from activities.deps import ActivityDeps
+from activities.messages import MessageActivities
+from activities.replies import ReplyActivities
+from core.logging import get_logger
+from core.settings import Settings
+from core.temporal import TaskQueue, connect
+from workers.wiring import activity_deps, require
+from workflows.conversation import ConversationWorkflow
+
+log = get_logger()
+
+
+def build_worker(client, deps: ActivityDeps, settings: Settings, task_queue: str = TaskQueue.FRONTDESK) -> Worker:
+    messages, replies, delivery = MessageActivities(deps), ReplyActivities(deps), DeliveryActivities(deps)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ConversationWorkflow],
+        activities=[
+            messages.persist_inbound,
+            messages.persist_outbound,
+            messages.flag_handoff,
+            replies.generate_reply,
+            delivery.send_reply,
+        ],
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_local_activities=settings.worker_max_concurrent_activities,
+        # More than 5 pollers per worker measured worse on the dev server (MODELS.md).
+        max_concurrent_workflow_task_polls=5,
+        max_concurrent_activity_task_polls=5,
+    )
+
+
+async def run_worker(settings: Settings, task_queue: str) -> None:
+    if task_queue != TaskQueue.FRONTDESK:
+        raise SystemExit(f"unknown task queue {task_queue!r}; this release serves {TaskQueue.FRONTDESK!r}")
+    address, *_ = require(settings)
+    client = await connect(address, settings.temporal_namespace)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with activity_deps(settings) as deps:
+        worker = build_worker(client, deps, settings, task_queue)
+        log.info("worker started", task_queue=task_queue, temporal=address)
+        async with worker:
+            await stop.wait()
+            log.info("worker stopping: finishing in-flight tasks")

@@ -1,0 +1,59 @@
+"""Builds the clients a worker process shares between its activities."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from redis.asyncio import Redis
+
+from activities.deps import ActivityDeps
+from channels.registry import ChannelRegistry
+from core.crypto import SecretBox
+from core.settings import Settings
+from llm.registry import ProviderRegistry
+from models.db import make_engine, make_session_maker
+
+
+def require(settings: Settings) -> tuple[str, str, str, str]:
+    missing = [
+        n
+        for n, v in (
+            ("TEMPORAL_ADDRESS", settings.temporal_address),
+            ("DATABASE_URL", settings.database_url),
+            ("REDIS_URL", settings.redis_url),
+            ("FRONTDESK_MASTER_KEY", settings.master_key),
+        )
+        if not v
+    ]
+    if missing:
+        raise SystemExit(f"set {', '.join(missing)} (or run `frontdesk dev`, which sets them)")
+    return (
+        settings.temporal_address or "",
+        settings.database_url or "",
+        settings.redis_url or "",
+        settings.master_key.get_secret_value() if settings.master_key else "",
+    )
+
+
+@asynccontextmanager
+async def activity_deps(settings: Settings) -> AsyncIterator[ActivityDeps]:
+    _, database_url, redis_url, master_key = require(settings)
+    engine = make_engine(database_url, pool_size=settings.db_pool_size)
+    redis = Redis.from_url(redis_url)
+    # Connection pooling to channels and providers; timeouts below the activity timeouts.
+    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), limits=httpx.Limits(max_connections=200))
+    try:
+        yield ActivityDeps(
+            sessions=make_session_maker(engine),
+            secrets=SecretBox(master_key),
+            redis=redis,
+            http=http,
+            channels=ChannelRegistry(http),
+            providers=ProviderRegistry(http),
+        )
+    finally:
+        await http.aclose()
+        await redis.aclose()
+        await engine.dispose()
