@@ -22,10 +22,11 @@ def _start_options(account: ResolvedChannelAccount, contact_id: str, settings: S
         contact_id=contact_id,
         debounce_seconds=float(account.config.get("debounce_seconds", settings.debounce_seconds)),
         idle_timeout_seconds=settings.idle_timeout_seconds,
+        turns_per_run=settings.turns_per_run,
     )
     options = {
         "id": workflow_id,
-        "task_queue": sa.TaskQueue.FRONTDESK,
+        "task_queue": settings.task_queue,
         "search_attributes": TypedSearchAttributes(
             [
                 SearchAttributePair(sa.TENANT_ID, str(account.tenant_id)),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import httpx
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -34,7 +34,7 @@ def _state(request: Request) -> AppState:
     return request.app.state.frontdesk
 
 
-def _ws_state(websocket) -> AppState:  # WebSocket routes get the same state
+def _ws_state(websocket: WebSocket) -> AppState:  # WebSocket routes get the same state
     return websocket.app.state.frontdesk
 
 

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FRONTDESK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FRONTDESK_", extra="ignore", populate_by_name=True)
 
     env: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path(".frontdesk")
@@ -45,9 +45,14 @@ class Settings(BaseSettings):
     log_json: bool = False
     log_level: str = "INFO"
 
+    # The queue conversations run on; tests and benchmarks use their own.
+    task_queue: str = "frontdesk"
+
     # Conversation behaviour.
     debounce_seconds: float = 1.5
     idle_timeout_seconds: float = 24 * 3600
+    # Turns before continue-as-new: keeps history (and replay after a worker restart) short.
+    turns_per_run: int = 200
     webchat_reply_timeout_seconds: float = 30.0
     # Webhook bodies above this are refused with 413 before parsing.
     max_body_bytes: int = 512 * 1024

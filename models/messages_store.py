@@ -212,7 +212,7 @@ async def recent_history(
         await session.execute(
             select(Message.direction, Message.text)
             .where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
-            .order_by(Message.created_at.desc(), Message.id.desc())
+            .order_by(Message.seq.desc())
             .limit(limit)
         )
     ).all()

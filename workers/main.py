@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
@@ -20,11 +21,11 @@ from workflows.conversation import ConversationWorkflow
 log = get_logger()
 
 
-def build_worker(client, deps: ActivityDeps, settings: Settings, task_queue: str = TaskQueue.FRONTDESK) -> Worker:
+def build_worker(client: Client, deps: ActivityDeps, settings: Settings) -> Worker:
     messages, replies, delivery = MessageActivities(deps), ReplyActivities(deps), DeliveryActivities(deps)
     return Worker(
         client,
-        task_queue=task_queue,
+        task_queue=settings.task_queue,
         workflows=[ConversationWorkflow],
         activities=[
             messages.persist_inbound,
@@ -41,9 +42,9 @@ def build_worker(client, deps: ActivityDeps, settings: Settings, task_queue: str
     )
 
 
-async def run_worker(settings: Settings, task_queue: str) -> None:
-    if task_queue != TaskQueue.FRONTDESK:
-        raise SystemExit(f"unknown task queue {task_queue!r}; this release serves {TaskQueue.FRONTDESK!r}")
+async def run_worker(settings: Settings, queue: str) -> None:
+    if queue != TaskQueue.FRONTDESK:
+        raise SystemExit(f"unknown queue {queue!r}; this release serves {TaskQueue.FRONTDESK!r}")
     address, *_ = require(settings)
     client = await connect(address, settings.temporal_namespace)
     stop = asyncio.Event()
@@ -51,8 +52,8 @@ async def run_worker(settings: Settings, task_queue: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with activity_deps(settings) as deps:
-        worker = build_worker(client, deps, settings, task_queue)
-        log.info("worker started", task_queue=task_queue, temporal=address)
+        worker = build_worker(client, deps, settings)
+        log.info("worker started", task_queue=settings.task_queue, temporal=address)
         async with worker:
             await stop.wait()
             log.info("worker stopping: finishing in-flight tasks")

@@ -36,7 +36,6 @@ INBOUND_SIGNAL = "inbound"  # named: signal-with-start takes the signal by name
 MAX_TEXT_CHARS = 4096
 RECENT_IDS_KEPT = 500  # redeliveries older than this are caught by the database constraint
 RECENT_REPLIES_KEPT = 100
-TURNS_PER_RUN = 200  # keeps replay after a worker restart short
 MAX_DEBOUNCE_FACTOR = 4  # a customer who never pauses still gets an answer
 
 
@@ -60,6 +59,7 @@ class ConversationInput:
     contact_id: str
     debounce_seconds: float = 1.5
     idle_timeout_seconds: float = 24 * 3600
+    turns_per_run: int = 200
     state: ConversationState | None = None
 
 
@@ -118,6 +118,7 @@ class ConversationWorkflow:
                         contact_id=input.contact_id,
                         debounce_seconds=input.debounce_seconds,
                         idle_timeout_seconds=input.idle_timeout_seconds,
+                        turns_per_run=input.turns_per_run,
                         state=self._state,
                     )
                 )
@@ -171,7 +172,7 @@ class ConversationWorkflow:
         return self._state.recent_ids[-RECENT_IDS_KEPT:]
 
     def _should_continue_as_new(self) -> bool:
-        return self._turns_this_run >= TURNS_PER_RUN or workflow.info().is_continue_as_new_suggested()
+        return self._turns_this_run >= self._input.turns_per_run or workflow.info().is_continue_as_new_suggested()
 
     async def _debounce(self) -> None:
         """Wait until the customer pauses for the debounce window (capped), so a burst of

@@ -109,7 +109,7 @@ async def get_history(
                 select(Message.direction, Message.text, Message.created_at)
                 .join(Conversation, Conversation.id == Message.conversation_id)
                 .where(Conversation.tenant_id == account.tenant_id, Conversation.workflow_id == workflow_id)
-                .order_by(Message.created_at.desc(), Message.id.desc())
+                .order_by(Message.seq.desc())
                 .limit(limit)
             )
         ).all()

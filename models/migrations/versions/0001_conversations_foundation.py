@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 20:25:24.551440
+Create Date: 2026-11-22 20:30:11.083639
 """
 
 from alembic import op
@@ -113,6 +113,7 @@ def upgrade() -> None:
     op.create_index(op.f('ix_customer_identities_customer_id'), 'customer_identities', ['customer_id'], unique=False)
     op.create_index(op.f('ix_customer_identities_tenant_id'), 'customer_identities', ['tenant_id'], unique=False)
     op.create_table('messages',
+    sa.Column('seq', sa.BigInteger(), sa.Identity(always=False), nullable=False),
     sa.Column('conversation_id', sa.UUID(), nullable=False),
     sa.Column('channel_account_id', sa.UUID(), nullable=False),
     sa.Column('direction', sa.String(length=8), nullable=False),
@@ -133,7 +134,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_messages_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_messages'))
     )
-    op.create_index('ix_messages_conversation_created', 'messages', ['conversation_id', 'created_at'], unique=False)
+    op.create_index('ix_messages_conversation_seq', 'messages', ['conversation_id', 'seq'], unique=False)
     op.create_index('ix_messages_provider_message_id', 'messages', ['channel_account_id', 'provider_message_id'], unique=False)
     op.create_index(op.f('ix_messages_tenant_id'), 'messages', ['tenant_id'], unique=False)
     op.create_index('uq_messages_idempotency_key', 'messages', ['idempotency_key'], unique=True, postgresql_where=sa.text('idempotency_key IS NOT NULL'))
@@ -145,7 +146,7 @@ def downgrade() -> None:
     op.drop_index('uq_messages_idempotency_key', table_name='messages', postgresql_where=sa.text('idempotency_key IS NOT NULL'))
     op.drop_index(op.f('ix_messages_tenant_id'), table_name='messages')
     op.drop_index('ix_messages_provider_message_id', table_name='messages')
-    op.drop_index('ix_messages_conversation_created', table_name='messages')
+    op.drop_index('ix_messages_conversation_seq', table_name='messages')
     op.drop_table('messages')
     op.drop_index(op.f('ix_customer_identities_tenant_id'), table_name='customer_identities')
     op.drop_index(op.f('ix_customer_identities_customer_id'), table_name='customer_identities')
