@@ -32,16 +32,23 @@ def _float_or_none(value: Any) -> float | None:
         return None
 
 
+def _object(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    value = parent.get(key) or {}
+    if not isinstance(value, dict):
+        raise PayloadError(f"message '{key}' must be an object")
+    return value
+
+
 def _message_text(message: dict[str, Any]) -> tuple[str, str]:
     kind = str(message.get("type") or "unknown")
     if kind == "text":
-        return kind, str((message.get("text") or {}).get("body") or "")
+        return kind, str(_object(message, "text").get("body") or "")
     if kind == "button":
-        return kind, str((message.get("button") or {}).get("text") or "")
+        return kind, str(_object(message, "button").get("text") or "")
     if kind == "interactive":
-        interactive = message.get("interactive") or {}
+        interactive = _object(message, "interactive")
         reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
-        return kind, str(reply.get("title") or "")
+        return kind, str(reply.get("title") or "") if isinstance(reply, dict) else ""
     # Media, locations and the rest get their own handling in the channels issue; the agent
     # still learns that something arrived instead of the customer being ignored.
     return kind, ""
@@ -61,7 +68,8 @@ class WhatsAppAdapter:
         if not header.startswith("sha256="):
             raise SignatureError("missing X-Hub-Signature-256 header")
         expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(header[len("sha256=") :], expected):
+        # Bytes, not str: compare_digest raises TypeError on non-ASCII str (a forged header).
+        if not hmac.compare_digest(header[len("sha256=") :].encode(), expected.encode()):
             raise SignatureError("X-Hub-Signature-256 does not match the body")
 
     def parse(self, raw_body: bytes, channel_account_id: str) -> ParsedWebhook:
@@ -76,7 +84,9 @@ class WhatsAppAdapter:
             raise PayloadError("expected 'entry' to be a list")
         parsed = ParsedWebhook()
         for entry in entries:
-            for change in (entry or {}).get("changes") or []:
+            if not isinstance(entry, dict):
+                raise PayloadError("every entry must be an object")
+            for change in entry.get("changes") or []:
                 if not isinstance(change, dict) or change.get("field") != "messages":
                     continue
                 value = change.get("value")

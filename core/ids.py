@@ -11,7 +11,7 @@ FRONTDESK_NAMESPACE = uuid.UUID("6f1e7a52-5b4b-4c55-9a8e-0b3c5d7e9f10")
 
 
 def is_valid_contact(contact: str) -> bool:
-    return bool(_CONTACT.match(contact))
+    return bool(_CONTACT.fullmatch(contact))
 
 
 def conversation_workflow_id(tenant_id: str, channel_account_id: str, contact: str) -> str:

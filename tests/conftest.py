@@ -131,3 +131,20 @@ def _reset_standins(request):
             standin = request.getfixturevalue(name)
             standin.fail_with = None
             standin.slow_seconds = 0.0
+
+
+@pytest.fixture
+async def make_api(settings, worker):
+    """Serve another API instance whose settings differ (continue-as-new limits, task queue)."""
+    started: list = []
+
+    async def make(**overrides) -> httpx.AsyncClient:
+        server = await serve(create_app(settings.model_copy(update=overrides)))
+        client = httpx.AsyncClient(base_url=server.url, timeout=30)
+        started.append((server, client))
+        return client
+
+    yield make
+    for server, client in started:
+        await client.aclose()
+        await server.stop()

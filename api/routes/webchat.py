@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from api.conversations import webchat_turn
@@ -66,7 +66,7 @@ async def _run_turn(state: AppState, account: ResolvedChannelAccount, body: Webc
             webchat_turn(state.temporal, account, message, body.client_message_id, state.settings),
             timeout=state.settings.webchat_reply_timeout_seconds,
         )
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         # The turn is durable and keeps running; the same client_message_id fetches its reply.
         raise Problem(504, "Reply not ready yet", "retry with the same client_message_id", {"Retry-After": "2"}) from None
     except WorkflowUpdateFailedError as exc:

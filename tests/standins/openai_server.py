@@ -20,6 +20,7 @@ from starlette.routing import Route
 @dataclass
 class OpenAIStandIn:
     fail_with: int | None = None  # answer every call with this HTTP status
+    failing_models: set[str] = field(default_factory=set)  # answer 503 for these models only
     slow_marker: str = "SLOW"  # a last user message containing this stalls...
     slow_seconds: float = 0.0  # ...this long
     calls: list[dict] = field(default_factory=list)
@@ -34,10 +35,11 @@ class OpenAIStandIn:
     async def _complete(self, request: Request) -> JSONResponse:
         body = await request.json()
         self.calls.append({"model": body.get("model"), "messages": body.get("messages"), "auth": request.headers.get("authorization")})
-        if self.fail_with:
+        status = self.fail_with or (503 if body.get("model") in self.failing_models else None)
+        if status:
             return JSONResponse(
                 {"error": {"message": "stand-in told to fail", "type": "server_error", "code": None}},
-                status_code=self.fail_with,
+                status_code=status,
             )
         last_user = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
         if self.slow_seconds and self.slow_marker in last_user:
