@@ -10,8 +10,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
-from llm.base import ChatMessage, CompletionRequest, ProviderHTTPError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.ttl_cache import TtlCache
+from llm.base import ChatMessage, CompletionRequest, ProviderConfig, ProviderHTTPError
 from models import accounts_store, messages_store
+
+
+SETUP_CACHE_SECONDS = 5.0
 
 
 @dataclass
@@ -39,22 +45,39 @@ def system_prompt(tenant_name: str) -> str:
     )
 
 
+@dataclass
+class TenantChatSetup:
+    name: str
+    providers: list[ProviderConfig]
+
+
 class ReplyActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self._deps = deps
+        # Read on every turn, changed rarely: a provider change applies within these seconds.
+        self._setups: TtlCache[uuid.UUID, TenantChatSetup] = TtlCache(SETUP_CACHE_SECONDS)
+
+    async def _setup(self, session: AsyncSession, tenant_id: uuid.UUID) -> TenantChatSetup:
+        async def load() -> TenantChatSetup:
+            return TenantChatSetup(
+                name=await accounts_store.tenant_name(session, tenant_id) or "our company",
+                providers=await accounts_store.tenant_providers(session, self._deps.secrets, tenant_id),
+            )
+
+        return await self._setups.get_or_load(tenant_id, load)
 
     @activity.defn
     async def generate_reply(self, input: GenerateReplyInput) -> GeneratedReply:
         tenant_id = uuid.UUID(input.tenant_id)
         async with self._deps.sessions() as session:
-            providers = await accounts_store.tenant_providers(session, self._deps.secrets, tenant_id)
-            if not providers:
+            setup = await self._setup(session, tenant_id)
+            if not setup.providers:
                 raise ApplicationError("no chat provider is configured", type="NoProviderConfigured", non_retryable=True)
-            name = await accounts_store.tenant_name(session, tenant_id)
             history = await messages_store.recent_history(
                 session, tenant_id, uuid.UUID(input.conversation_id), input.history_limit
             )
-        messages = [ChatMessage("system", system_prompt(name or "our company"))]
+        providers = setup.providers
+        messages = [ChatMessage("system", system_prompt(setup.name))]
         messages += [ChatMessage("user" if d == "inbound" else "assistant", t) for d, t in history if t]
         request = CompletionRequest(messages=messages)
 

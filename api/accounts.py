@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.problems import Problem
 from core.crypto import SecretBox
+from core.ttl_cache import TtlCache
 from models.accounts_store import ResolvedChannelAccount, channel_account_by_id
 
 CACHE_SECONDS = 30.0  # credential changes reach the API within this
@@ -17,19 +16,14 @@ class ChannelAccountCache:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
         self._sessions = sessions
         self._box = box
-        self._entries: dict[str, tuple[float, ResolvedChannelAccount | None]] = {}
+        self._cache: TtlCache[str, ResolvedChannelAccount | None] = TtlCache(CACHE_SECONDS)
 
     async def get(self, channel_account_id: str) -> ResolvedChannelAccount | None:
-        now = time.monotonic()
-        cached = self._entries.get(channel_account_id)
-        if cached and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
-        async with self._sessions() as session:
-            account = await channel_account_by_id(session, self._box, channel_account_id)
-        if len(self._entries) > 10_000:  # unknown ids must not grow this without bound
-            self._entries.clear()
-        self._entries[channel_account_id] = (now, account)
-        return account
+        async def load() -> ResolvedChannelAccount | None:
+            async with self._sessions() as session:
+                return await channel_account_by_id(session, self._box, channel_account_id)
+
+        return await self._cache.get_or_load(channel_account_id, load)
 
     async def require(self, channel_account_id: str, channel: str) -> ResolvedChannelAccount:
         account = await self.get(channel_account_id)

@@ -61,7 +61,8 @@ def run_dev(settings: Settings) -> None:
         seed = asyncio.run(_seed(stack.addresses, settings))
         env = stack.addresses.env()
         supervisor = Supervisor()
-        supervisor.add("worker", ["worker", "--queue", "frontdesk"], env)
+        for n in range(max(1, settings.worker_processes)):
+            supervisor.add(f"worker-{n + 1}", ["worker", "--queue", "frontdesk"], env)
         supervisor.add("api", ["api", "--host", settings.api_host, "--port", str(settings.api_port)], env)
         print(_banner(stack, seed, settings, demo_provider(settings)), flush=True)
         supervisor.run()

@@ -56,8 +56,15 @@ class Settings(BaseSettings):
     webchat_reply_timeout_seconds: float = 30.0
     # Webhook bodies above this are refused with 413 before parsing.
     max_body_bytes: int = 512 * 1024
-    db_pool_size: int = 10
+    db_pool_size: int = 5  # per process; every connection is a PostgreSQL backend in memory
     worker_max_concurrent_activities: int = 100
+    # Worker processes `frontdesk dev` runs: one worker is GIL-bound at about one core, and
+    # a second one lifted bench/turns.py from ~48 to ~60 turns/s on 2 cores.
+    worker_processes: int = 2
+    # Temporal's workflow sandbox re-imports and proxies modules on every activation; it cost
+    # ~25% of worker throughput in bench/turns.py. The test suite runs workflows sandboxed
+    # (tests/conftest.py), so determinism mistakes are still caught before they ship.
+    workflow_sandbox: bool = False
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_production(self) -> Settings:

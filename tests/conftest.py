@@ -62,6 +62,7 @@ def settings(stack) -> Settings:
         task_queue=f"test-{uuid.uuid4()}",
         debounce_seconds=TEST_DEBOUNCE_SECONDS,
         webchat_reply_timeout_seconds=20,
+        workflow_sandbox=True,  # catches non-deterministic workflow code
     )
 
 

@@ -6,7 +6,8 @@ import asyncio
 import signal
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.delivery import DeliveryActivities
 from activities.deps import ActivityDeps
@@ -39,6 +40,7 @@ def build_worker(client: Client, deps: ActivityDeps, settings: Settings) -> Work
         # More than 5 pollers per worker measured worse on the dev server (MODELS.md).
         max_concurrent_workflow_task_polls=5,
         max_concurrent_activity_task_polls=5,
+        workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner(),
     )
 
 

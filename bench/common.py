@@ -1,0 +1,148 @@
+"""What the benchmarks share: the stack (embedded unless env vars point elsewhere), the worker
+and API as real processes, a seeded tenant, and memory sampling."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from core.embedded.ports import free_port  # noqa: E402
+from core.embedded.stack import EmbeddedStack, start_stack  # noqa: E402
+from core.settings import Settings  # noqa: E402
+
+
+@dataclass
+class RunningPlatform:
+    stack: EmbeddedStack
+    api_url: str
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def all_processes(self) -> list[psutil.Process]:
+        procs = self.stack.processes()
+        for popen in self.processes:
+            if psutil.pid_exists(popen.pid):
+                procs.append(psutil.Process(popen.pid))
+        procs += _system_redis_processes(self.stack.addresses.redis_url) if self.stack.redis is None or self.stack.redis.process is None else []
+        return procs
+
+
+def _system_redis_processes(redis_url: str) -> list[psutil.Process]:
+    """A Redis we did not start is still part of the stack's footprint."""
+    port = int(redis_url.rsplit(":", 1)[-1].split("/")[0]) if redis_url.count(":") >= 2 else 6379
+    found = []
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] and "redis-server" in proc.info["name"]:
+            try:
+                if any(c.laddr and c.laddr.port == port for c in proc.net_connections(kind="tcp")):
+                    found.append(proc)
+            except (psutil.AccessDenied, psutil.NoSuchProcess):
+                continue
+    return found
+
+
+@contextmanager
+def platform(task_queue: str = "bench", workers: int = 1):
+    settings = Settings()
+    data_dir = Path(tempfile.mkdtemp(prefix="frontdesk-bench-"))
+    stack = start_stack(
+        data_dir,
+        temporal_address=settings.temporal_address,
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        master_key=settings.master_key.get_secret_value() if settings.master_key else None,
+        temporal_headless=True,
+    )
+    port = free_port()
+    env = {**os.environ, **stack.addresses.env(), "FRONTDESK_TASK_QUEUE": task_queue, "FRONTDESK_LOG_LEVEL": "WARNING"}
+    running = RunningPlatform(stack=stack, api_url=f"http://127.0.0.1:{port}")
+    try:
+        cli = [sys.executable, "-m", "core.cli"]
+        for _ in range(workers):
+            running.processes.append(subprocess.Popen([*cli, "worker"], cwd=REPO, env=env))
+        running.processes.append(subprocess.Popen([*cli, "api", "--port", str(port)], cwd=REPO, env=env))
+        _wait_ready(running.api_url)
+        yield running
+    finally:
+        for proc in reversed(running.processes):
+            proc.terminate()
+        for proc in running.processes:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        stack.stop()
+
+
+def _wait_ready(api_url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{api_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError("API did not become ready")
+
+
+class PeakRss:
+    """Samples the resident memory of a set of processes in the background.
+
+    `peak_bytes` sums each process's proportional set size (PSS): pages shared between
+    processes (PostgreSQL's shared buffers, mapped by every backend) count once in total, as
+    they do in the machine's memory. `peak_rss_sum_bytes` is the naive RSS sum, for comparison.
+    """
+
+    def __init__(self, processes_fn, interval: float = 0.5) -> None:
+        self._fn = processes_fn
+        self._interval = interval
+        self.peak_bytes = 0
+        self.peak_rss_sum_bytes = 0
+        self._task: asyncio.Task | None = None
+
+    def sample(self) -> int:
+        pss = rss = 0
+        for proc in self._fn():
+            try:
+                info = proc.memory_full_info()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            pss += getattr(info, "pss", info.rss)
+            rss += info.rss
+        self.peak_bytes = max(self.peak_bytes, pss)
+        self.peak_rss_sum_bytes = max(self.peak_rss_sum_bytes, rss)
+        return pss
+
+    async def _loop(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(self._interval)
+
+    def __enter__(self) -> PeakRss:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task:
+            self._task.cancel()
+        self.sample()
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[index]

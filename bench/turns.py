@@ -1,0 +1,135 @@
+"""Web-chat turn throughput and latency on the embedded stack.
+
+Drives N concurrent web-chat conversations against a loopback OpenAI-compatible server that
+answers instantly. Each conversation sends its next message only after the previous reply.
+Two runs, one JSON line each:
+  - "saturation": every conversation sends again at once: the most turns/s the stack gives
+    (latency is then queueing time: N conversations / throughput);
+  - "paced": the conversations together offer --rate turns/s (random gaps): latency under load.
+{"bench":"turns","mode":..,"conversations":N,"turns":..,"turns_per_s":..,"p50_ms":..,"p95_ms":..,"p99_ms":..,"stack_rss_mb":..}
+
+  .venv/bin/python -m bench.turns --conversations 50 --turns 1500 --rate 30
+Set TEMPORAL_ADDRESS / DATABASE_URL / REDIS_URL (+ FRONTDESK_MASTER_KEY) to use running servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import time
+import uuid
+
+import httpx
+
+from bench.common import PeakRss, RunningPlatform, percentile, platform
+from core.crypto import SecretBox
+from models.db import make_engine, make_session_maker
+from tests.factories import create_tenant
+from tests.standins.openai_server import OpenAIStandIn
+from tests.standins.serve import serve
+
+
+async def _seed(database_url: str, master_key: str, openai_url: str) -> str:
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        tenant = await create_tenant(
+            make_session_maker(engine), SecretBox(master_key), openai_url=openai_url, graph_url="http://127.0.0.1:9"
+        )
+    finally:
+        await engine.dispose()
+    return tenant.webchat_id
+
+
+class Load:
+    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+        self.http = http
+        self.url = url
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+
+    async def conversation(self, turns: int, mean_gap_s: float) -> None:
+        session = f"bench-{uuid.uuid4().hex[:12]}"
+        # Paced: send times follow a Poisson schedule fixed in advance, so a slow reply does
+        # not lower the offered rate (the next message goes as soon as the reply is back).
+        next_send = time.perf_counter() + (random.expovariate(1 / mean_gap_s) if mean_gap_s else 0)
+        for i in range(turns):
+            if mean_gap_s:
+                await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
+                next_send += random.expovariate(1 / mean_gap_s)
+            body = {"session_id": session, "client_message_id": f"m{i}", "text": f"question {i}: where is my order?"}
+            started = time.perf_counter()
+            response = await self.http.post(self.url, json=body)
+            elapsed = time.perf_counter() - started
+            if response.status_code == 200:
+                self.latencies.append(elapsed)
+            else:
+                self.errors.append(f"{response.status_code}: {response.text[:120]}")
+
+
+async def _measure(running: RunningPlatform, load: Load, mode: str, conversations: int, turns: int, rate: float) -> dict:
+    per_conversation = max(1, turns // conversations)
+    mean_gap = conversations / rate if rate else 0.0
+    with PeakRss(running.all_processes) as rss:
+        started = time.perf_counter()
+        await asyncio.gather(*(load.conversation(per_conversation, mean_gap) for _ in range(conversations)))
+        wall = time.perf_counter() - started
+    latencies = sorted(load.latencies)
+    return {
+        "bench": "turns",
+        "mode": mode,
+        "conversations": conversations,
+        "offered_rate": rate or None,
+        "turns": len(latencies),
+        "errors": len(load.errors),
+        "turns_per_s": round(len(latencies) / wall, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "stack_rss_mb": round(rss.peak_bytes / 2**20),
+        "stack_rss_sum_mb": round(rss.peak_rss_sum_bytes / 2**20),
+        "worker_processes": len(running.processes) - 1,
+        "wall_s": round(wall, 1),
+    }
+
+
+async def run(running: RunningPlatform, args: argparse.Namespace) -> list[dict]:
+    standin = OpenAIStandIn()
+    server = await serve(standin.app())
+    try:
+        a = running.stack.addresses
+        account_id = await _seed(a.database_url, a.master_key, server.url)
+        url = f"{running.api_url}/v1/webchat/{account_id}/messages"
+        size = args.conversations + 10
+        async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)) as http:
+            warm = Load(http, url)
+            await asyncio.gather(*(warm.conversation(args.warmup_turns, 0) for _ in range(args.conversations)))
+            results = []
+            if "saturation" in args.modes:
+                results.append(await _measure(running, Load(http, url), "saturation", args.conversations, args.turns, 0))
+            if "paced" in args.modes:
+                results.append(await _measure(running, Load(http, url), "paced", args.conversations, args.turns, args.rate))
+            return results
+    finally:
+        await server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=50)
+    parser.add_argument("--turns", type=int, default=1500, help="measured turns per run")
+    parser.add_argument("--rate", type=float, default=30.0, help="offered turns/s in the paced run")
+    parser.add_argument("--modes", default="saturation,paced")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("FRONTDESK_WORKER_PROCESSES", "2")))
+    parser.add_argument("--warmup-turns", type=int, default=2, help="unmeasured turns per conversation first")
+    args = parser.parse_args()
+    with platform(task_queue=f"bench-{uuid.uuid4().hex[:8]}", workers=args.workers) as running:
+        for result in asyncio.run(run(running, args)):
+            print(json.dumps(result), flush=True)
+    os._exit(0)  # temporalio's exit-time segfault must not turn a finished run red
+
+
+if __name__ == "__main__":
+    main()
