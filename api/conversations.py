@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
@@ -43,6 +44,7 @@ async def signal_inbound(
 ) -> None:
     """Returns once Temporal has durably accepted the message (or raises)."""
     start_input, options = _start_options(account, message.contact_id, settings)
+    structlog.contextvars.bind_contextvars(tenant_id=str(account.tenant_id), workflow_id=options["id"])
     await client.start_workflow(
         ConversationWorkflow.run,
         start_input,
@@ -57,6 +59,7 @@ async def webchat_turn(
     client: Client, account: ResolvedChannelAccount, message: InboundMessage, update_id: str, settings: Settings
 ) -> ChatReply:
     start_input, options = _start_options(account, message.contact_id, settings)
+    structlog.contextvars.bind_contextvars(tenant_id=str(account.tenant_id), workflow_id=options["id"])
     operation = WithStartWorkflowOperation(
         ConversationWorkflow.run,
         start_input,

@@ -17,7 +17,8 @@ app = typer.Typer(help="Frontdesk: AI customer service on Temporal.", no_args_is
 
 def _logging() -> None:
     settings = get_settings()
-    configure_logging(json=settings.log_json, level=settings.log_level)
+    json = settings.log_json if settings.log_json is not None else settings.env == "production"
+    configure_logging(json=json, level=settings.log_level)
 
 
 @app.command()

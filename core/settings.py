@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
 
-    log_json: bool = False
+    log_json: bool | None = None  # default: JSON in production, console elsewhere
     log_level: str = "INFO"
 
     # The queue conversations run on; tests and benchmarks use their own.

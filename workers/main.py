@@ -16,6 +16,7 @@ from activities.replies import ReplyActivities
 from core.logging import get_logger
 from core.settings import Settings
 from core.temporal import TaskQueue, connect
+from workers.log_context import LogContextInterceptor
 from workers.wiring import activity_deps, require
 from workflows.conversation import ConversationWorkflow
 
@@ -40,6 +41,7 @@ def build_worker(client: Client, deps: ActivityDeps, settings: Settings) -> Work
         # More than 5 pollers per worker measured worse on the dev server (MODELS.md).
         max_concurrent_workflow_task_polls=5,
         max_concurrent_activity_task_polls=5,
+        interceptors=[LogContextInterceptor()],
         workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner(),
     )
 
