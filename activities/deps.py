@@ -16,6 +16,8 @@ from llm.registry import ProviderRegistry
 @dataclass
 class ActivityDeps:
     sessions: async_sessionmaker[AsyncSession]
+    # Autocommit: the hot path's single statements skip BEGIN/COMMIT (see models/db.py).
+    statements: async_sessionmaker[AsyncSession]
     secrets: SecretBox
     redis: Redis
     http: httpx.AsyncClient

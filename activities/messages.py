@@ -1,4 +1,4 @@
-"""Persisting a turn's inbound and outbound messages (one database transaction each)."""
+"""Persisting a turn's inbound and outbound messages, idempotently."""
 
 from __future__ import annotations
 
@@ -78,17 +78,19 @@ class MessageActivities:
         tenant_id = _uuid(input.tenant_id, "tenant_id")
         account_id = _uuid(input.channel_account_id, "channel_account_id")
         first = input.messages[0]
-        async with self._deps.sessions.begin() as session:
-            if input.conversation_id and input.customer_id:
-                conversation_id = _uuid(input.conversation_id, "conversation_id")
-                customer_id = _uuid(input.customer_id, "customer_id")
-            else:
+        if input.conversation_id and input.customer_id:
+            conversation_id = _uuid(input.conversation_id, "conversation_id")
+            customer_id = _uuid(input.customer_id, "customer_id")
+        else:  # the conversation's first turn: customer, identity and conversation together
+            async with self._deps.sessions.begin() as session:
                 customer_id = await store.ensure_customer(
                     session, tenant_id, input.channel, first.contact_id, first.contact_name
                 )
                 conversation_id = await store.ensure_conversation(
                     session, tenant_id, account_id, customer_id, input.workflow_id
                 )
+        # Each insert is safe alone: a retry recognises its own rows by turn id.
+        async with self._deps.statements() as session:
             new_ids, previous = await store.store_inbound(
                 session,
                 tenant_id,
@@ -108,7 +110,8 @@ class MessageActivities:
     async def persist_outbound(self, input: PersistOutboundInput) -> PersistOutboundResult:
         tenant_id = _uuid(input.tenant_id, "tenant_id")
         conversation_id = _uuid(input.conversation_id, "conversation_id")
-        async with self._deps.sessions.begin() as session:
+        # Insert-or-find by idempotency key, then an idempotent flag: each safe alone on retry.
+        async with self._deps.statements() as session:
             message_id = await store.store_outbound(
                 session,
                 tenant_id=tenant_id,

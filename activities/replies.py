@@ -69,7 +69,7 @@ class ReplyActivities:
     @activity.defn
     async def generate_reply(self, input: GenerateReplyInput) -> GeneratedReply:
         tenant_id = uuid.UUID(input.tenant_id)
-        async with self._deps.sessions() as session:
+        async with self._deps.statements() as session:
             setup = await self._setup(session, tenant_id)
             if not setup.providers:
                 raise ApplicationError("no chat provider is configured", type="NoProviderConfigured", non_retryable=True)

@@ -50,15 +50,12 @@ class Load:
         self.latencies: list[float] = []
         self.errors: list[str] = []
 
-    async def conversation(self, turns: int, mean_gap_s: float) -> None:
+    async def conversation(self, send_times: list[float | None]) -> None:
+        """Sends one message per entry, each no earlier than its time (None: at once)."""
         session = f"bench-{uuid.uuid4().hex[:12]}"
-        # Paced: send times follow a Poisson schedule fixed in advance, so a slow reply does
-        # not lower the offered rate (the next message goes as soon as the reply is back).
-        next_send = time.perf_counter() + (random.expovariate(1 / mean_gap_s) if mean_gap_s else 0)
-        for i in range(turns):
-            if mean_gap_s:
-                await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
-                next_send += random.expovariate(1 / mean_gap_s)
+        for i, send_at in enumerate(send_times):
+            if send_at is not None:
+                await asyncio.sleep(max(0.0, send_at - time.perf_counter()))
             body = {"session_id": session, "client_message_id": f"m{i}", "text": f"question {i}: where is my order?"}
             started = time.perf_counter()
             response = await self.http.post(self.url, json=body)
@@ -69,12 +66,25 @@ class Load:
                 self.errors.append(f"{response.status_code}: {response.text[:120]}")
 
 
-async def _measure(running: RunningPlatform, load: Load, mode: str, conversations: int, turns: int, rate: float) -> dict:
+def _schedules(conversations: int, turns: int, rate: float) -> list[list[float | None]]:
+    """Paced: one Poisson stream of `rate` arrivals/s dealt round-robin to the conversations
+    (a conversation whose previous reply is late sends as soon as it arrives). Saturation: no
+    waiting at all."""
     per_conversation = max(1, turns // conversations)
-    mean_gap = conversations / rate if rate else 0.0
+    if not rate:
+        return [[None] * per_conversation for _ in range(conversations)]
+    at = time.perf_counter() + 0.5
+    schedules: list[list[float | None]] = [[] for _ in range(conversations)]
+    for i in range(per_conversation * conversations):
+        at += random.expovariate(rate)
+        schedules[i % conversations].append(at)
+    return schedules
+
+
+async def _measure(running: RunningPlatform, load: Load, mode: str, conversations: int, turns: int, rate: float) -> dict:
     with PeakRss(running.all_processes) as rss:
         started = time.perf_counter()
-        await asyncio.gather(*(load.conversation(per_conversation, mean_gap) for _ in range(conversations)))
+        await asyncio.gather(*(load.conversation(times) for times in _schedules(conversations, turns, rate)))
         wall = time.perf_counter() - started
     latencies = sorted(load.latencies)
     return {
@@ -105,7 +115,7 @@ async def run(running: RunningPlatform, args: argparse.Namespace) -> list[dict]:
         size = args.conversations + 10
         async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)) as http:
             warm = Load(http, url)
-            await asyncio.gather(*(warm.conversation(args.warmup_turns, 0) for _ in range(args.conversations)))
+            await asyncio.gather(*(warm.conversation([None] * args.warmup_turns) for _ in range(args.conversations)))
             results = []
             if "saturation" in args.modes:
                 results.append(await _measure(running, Load(http, url), "saturation", args.conversations, args.turns, 0))

