@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from core.crypto import SecretBox
+from core.embedded.ports import PortInUseError, port_open
 from core.embedded.stack import EmbeddedStack, StackAddresses, start_stack
 from core.settings import Settings
 from core.supervisor import Supervisor
@@ -48,15 +49,20 @@ def _banner(stack: EmbeddedStack, seed: DemoSeed, settings: Settings, provider: 
 
 
 def run_dev(settings: Settings) -> None:
-    stack = start_stack(
-        settings.data_dir,
-        temporal_address=settings.temporal_address,
-        database_url=settings.database_url,
-        redis_url=settings.redis_url,
-        master_key=settings.master_key.get_secret_value() if settings.master_key else None,
-        temporal_port=settings.temporal_port,
-        temporal_ui_port=settings.temporal_ui_port,
-    )
+    if port_open(settings.api_host, settings.api_port):
+        raise SystemExit(f"port {settings.api_port} is already in use (another `frontdesk dev`?); set FRONTDESK_API_PORT")
+    try:
+        stack = start_stack(
+            settings.data_dir,
+            temporal_address=settings.temporal_address,
+            database_url=settings.database_url,
+            redis_url=settings.redis_url,
+            master_key=settings.master_key.get_secret_value() if settings.master_key else None,
+            temporal_port=settings.temporal_port,
+            temporal_ui_port=settings.temporal_ui_port,
+        )
+    except PortInUseError as exc:
+        raise SystemExit(str(exc)) from None
     try:
         seed = asyncio.run(_seed(stack.addresses, settings))
         env = stack.addresses.env()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -42,6 +43,8 @@ def build_worker(client: Client, deps: ActivityDeps, settings: Settings) -> Work
         max_concurrent_workflow_task_polls=5,
         max_concurrent_activity_task_polls=5,
         interceptors=[LogContextInterceptor()],
+        # On SIGTERM, let in-flight sends finish before cancelling them.
+        graceful_shutdown_timeout=timedelta(seconds=15),
         workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner(),
     )
 

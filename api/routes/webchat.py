@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from api.conversations import webchat_turn
@@ -70,7 +71,10 @@ async def _run_turn(state: AppState, account: ResolvedChannelAccount, body: Webc
         # The turn is durable and keeps running; the same client_message_id fetches its reply.
         raise Problem(504, "Reply not ready yet", "retry with the same client_message_id", {"Retry-After": "2"}) from None
     except WorkflowUpdateFailedError as exc:
-        raise Problem(422, "Message rejected", str(exc.cause.message if exc.cause else exc)) from None
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == "ValueError":  # the update validator
+            raise Problem(422, "Message rejected", cause.message) from None
+        raise Problem(503, "The conversation could not take the message", str(cause or exc)[:300], {"Retry-After": "5"}) from None
     except RPCError as exc:
         raise Problem(503, "Conversation service unavailable", exc.message, {"Retry-After": "1"}) from None
     return WebchatReplyOut(

@@ -15,10 +15,11 @@ from temporalio.service import RPCError
 
 from api.body import read_body
 from api.conversations import signal_inbound
-from api.deps import StateDep
+from api.deps import AppState, StateDep
 from api.problems import Problem
 from channels.base import InboundMessage, PayloadError, SignatureError, StatusUpdate
 from models import messages_store
+from models.accounts_store import ResolvedChannelAccount
 
 WHATSAPP = "whatsapp"
 router = APIRouter(prefix="/webhooks/whatsapp", tags=["webhooks"])
@@ -82,7 +83,7 @@ async def receive(channel_account_id: str, request: Request, state: StateDep) ->
     return WebhookAck(messages=len(parsed.messages), statuses=len(parsed.statuses))
 
 
-async def _record_statuses(state, account, statuses: list[StatusUpdate]) -> None:
+async def _record_statuses(state: AppState, account: ResolvedChannelAccount, statuses: list[StatusUpdate]) -> None:
     try:
         async with state.sessions.begin() as session:
             for status in statuses:

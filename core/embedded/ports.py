@@ -4,6 +4,10 @@ import socket
 import time
 
 
+class PortInUseError(RuntimeError):
+    pass
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.embedded.ports import free_port, wait_for_port
+from core.embedded.ports import PortInUseError, free_port, port_open, wait_for_port
 
 # Without these the dev server throttles task dispatch to ~20/s (~40 ms added to every task).
 TUNED_DYNAMIC_CONFIG = (
@@ -52,6 +52,10 @@ def start_temporal(
     log_file: Path | None = None,
     headless: bool = False,
 ) -> TemporalDevServer:
+    for wanted, what in ((port, "FRONTDESK_TEMPORAL_PORT"), (ui_port, "FRONTDESK_TEMPORAL_UI_PORT")):
+        # Otherwise we would "start" and then talk to whatever already listens there.
+        if wanted and port_open("127.0.0.1", wanted):
+            raise PortInUseError(f"port {wanted} is already in use (another `frontdesk dev`?); set {what}")
     port = port or free_port()
     ui_port = ui_port or free_port()
     db_file.parent.mkdir(parents=True, exist_ok=True)

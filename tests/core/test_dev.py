@@ -148,3 +148,13 @@ def test_dev_uses_external_servers_when_urls_are_set(tmp_path, stack):
         assert _chat(run.api, f"ext-{uuid.uuid4().hex[:6]}", "ping")["needs_human"] is True
     finally:
         assert run.stop() == 0
+
+
+def test_dev_refuses_a_port_already_in_use(tmp_path, api):
+    port = int(api.url.rsplit(":", 1)[1])
+    env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_VARS and not k.startswith("FRONTDESK_")}
+    env.update(FRONTDESK_DATA_DIR=str(tmp_path / "busy"), FRONTDESK_API_PORT=str(port))
+    result = subprocess.run([sys.executable, "-m", "core.cli", "dev"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert f"port {port} is already in use" in result.stderr
+    assert not (tmp_path / "busy").exists()  # nothing was started
