@@ -19,7 +19,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.embedded.ports import free_port  # noqa: E402
+from core.embedded.ports import free_port, wait_http_ok  # noqa: E402
 from core.embedded.stack import EmbeddedStack, start_stack  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
@@ -73,7 +73,7 @@ def platform(task_queue: str = "bench", workers: int = 1):
         for _ in range(workers):
             running.processes.append(subprocess.Popen([*cli, "worker"], cwd=REPO, env=env))
         running.processes.append(subprocess.Popen([*cli, "api", "--port", str(port)], cwd=REPO, env=env))
-        _wait_ready(running.api_url)
+        wait_http_ok(f"{running.api_url}/readyz", 60, "the API")
         yield running
     finally:
         for proc in reversed(running.processes):
@@ -84,18 +84,6 @@ def platform(task_queue: str = "bench", workers: int = 1):
             except subprocess.TimeoutExpired:
                 proc.kill()
         stack.stop()
-
-
-def _wait_ready(api_url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{api_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError("API did not become ready")
 
 
 class PeakRss:

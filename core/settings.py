@@ -66,21 +66,20 @@ class Settings(BaseSettings):
     # (tests/conftest.py), so determinism mistakes are still caught before they ship.
     workflow_sandbox: bool = False
 
+    def missing_servers(self) -> list[str]:
+        """The variables a worker or API process needs that are unset."""
+        required = (
+            ("TEMPORAL_ADDRESS", self.temporal_address),
+            ("DATABASE_URL", self.database_url),
+            ("REDIS_URL", self.redis_url),
+            ("FRONTDESK_MASTER_KEY", self.master_key),
+        )
+        return [name for name, value in required if not value]
+
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_production(self) -> Settings:
-        if self.env == "production":
-            missing = [
-                name
-                for name, value in (
-                    ("FRONTDESK_MASTER_KEY", self.master_key),
-                    ("TEMPORAL_ADDRESS", self.temporal_address),
-                    ("DATABASE_URL", self.database_url),
-                    ("REDIS_URL", self.redis_url),
-                )
-                if not value
-            ]
-            if missing:
-                raise ValueError(f"production needs {', '.join(missing)} to be set")
+        if self.env == "production" and (missing := self.missing_servers()):
+            raise ValueError(f"production needs {', '.join(missing)} to be set")
         return self
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import CTE, and_, func, select, text, update
+from sqlalchemy import CTE, Column, and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -106,6 +107,30 @@ def _touch_conversation(tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> CTE
     )
 
 
+async def _insert_once(
+    session: AsyncSession,
+    values: dict[str, Any],
+    *,
+    unique_on: list[str],
+    unique_where: str,
+    returning: Column[Any],
+    touch: CTE | None,
+) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING one column (None when the row existed),
+    with an optional conversation update carried in the same statement."""
+    inserted = (
+        insert(_MESSAGES)
+        .values(id=uuid.uuid4(), **values)
+        .on_conflict_do_nothing(index_elements=unique_on, index_where=text(unique_where))
+        .returning(returning)
+        .cte("inserted")
+    )
+    statement = select(inserted.c[returning.name])
+    if touch is not None:
+        statement = statement.add_cte(touch)
+    return await session.scalar(statement)
+
+
 async def store_inbound(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -118,10 +143,9 @@ async def store_inbound(
     are, the reply already given to the last of them (a redelivery after the workflow ended)."""
     new_ids: list[str] = []
     for position, row in enumerate(rows):
-        insert_row = (
-            insert(_MESSAGES)
-            .values(
-                id=uuid.uuid4(),
+        inserted = await _insert_once(
+            session,
+            dict(
                 tenant_id=tenant_id,
                 conversation_id=conversation_id,
                 channel_account_id=channel_account_id,
@@ -131,18 +155,13 @@ async def store_inbound(
                 text=row.text,
                 content={"kind": row.kind, "sent_at": row.sent_at},
                 status="received",
-            )
-            .on_conflict_do_nothing(
-                index_elements=["channel_account_id", "external_id"],
-                index_where=text("direction = 'inbound'"),
-            )
-            .returning(_MESSAGES.c.turn_id)
-            .cte("inserted")
+            ),
+            unique_on=["channel_account_id", "external_id"],
+            unique_where="direction = 'inbound'",
+            returning=_MESSAGES.c.turn_id,
+            # One round trip: the conversation is touched in the same statement.
+            touch=_touch_conversation(tenant_id, conversation_id) if position == 0 else None,
         )
-        statement = select(insert_row.c.turn_id)
-        if position == 0:  # one round trip: the conversation is touched in the same statement
-            statement = statement.add_cte(_touch_conversation(tenant_id, conversation_id))
-        inserted = await session.scalar(statement)
         if inserted is None:
             # Already stored: by this same turn (an activity retry) it is still ours to answer.
             inserted = await session.scalar(
@@ -181,10 +200,9 @@ async def store_outbound(
     status: str,
     content: dict,
 ) -> uuid.UUID:
-    insert_row = (
-        insert(_MESSAGES)
-        .values(
-            id=uuid.uuid4(),
+    inserted = await _insert_once(
+        session,
+        dict(
             tenant_id=tenant_id,
             conversation_id=conversation_id,
             channel_account_id=channel_account_id,
@@ -195,15 +213,11 @@ async def store_outbound(
             text=text_,
             content=content,
             status=status,
-        )
-        .on_conflict_do_nothing(
-            index_elements=["idempotency_key"], index_where=text("idempotency_key IS NOT NULL")
-        )
-        .returning(_MESSAGES.c.id)
-        .cte("inserted")
-    )
-    inserted = await session.scalar(
-        select(insert_row.c.id).add_cte(_touch_conversation(tenant_id, conversation_id))
+        ),
+        unique_on=["idempotency_key"],
+        unique_where="idempotency_key IS NOT NULL",
+        returning=_MESSAGES.c.id,
+        touch=_touch_conversation(tenant_id, conversation_id),
     )
     if inserted is not None:
         return inserted

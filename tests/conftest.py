@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from contextlib import asynccontextmanager
 import sys
 import uuid
 
@@ -66,22 +67,26 @@ def settings(stack) -> Settings:
     )
 
 
+@asynccontextmanager
+async def _served(standin):
+    server = await serve(standin.app())
+    standin.url = server.url
+    try:
+        yield standin
+    finally:
+        await server.stop()
+
+
 @pytest.fixture(scope="session")
 async def openai_standin():
-    standin = OpenAIStandIn()
-    server = await serve(standin.app())
-    standin.url = server.url  # type: ignore[attr-defined]
-    yield standin
-    await server.stop()
+    async with _served(OpenAIStandIn()) as standin:
+        yield standin
 
 
 @pytest.fixture(scope="session")
 async def graph_standin():
-    standin = GraphStandIn()
-    server = await serve(standin.app())
-    standin.url = server.url  # type: ignore[attr-defined]
-    yield standin
-    await server.stop()
+    async with _served(GraphStandIn()) as standin:
+        yield standin
 
 
 @pytest.fixture(scope="session")

@@ -17,23 +17,15 @@ from models.db import make_autocommit_session_maker, make_engine, make_session_m
 
 
 def require(settings: Settings) -> tuple[str, str, str, str]:
-    missing = [
-        n
-        for n, v in (
-            ("TEMPORAL_ADDRESS", settings.temporal_address),
-            ("DATABASE_URL", settings.database_url),
-            ("REDIS_URL", settings.redis_url),
-            ("FRONTDESK_MASTER_KEY", settings.master_key),
-        )
-        if not v
-    ]
-    if missing:
+    """(temporal address, database URL, Redis URL, master key), or exit saying what is unset."""
+    if missing := settings.missing_servers():
         raise SystemExit(f"set {', '.join(missing)} (or run `frontdesk dev`, which sets them)")
+    assert settings.master_key is not None
     return (
         settings.temporal_address or "",
         settings.database_url or "",
         settings.redis_url or "",
-        settings.master_key.get_secret_value() if settings.master_key else "",
+        settings.master_key.get_secret_value(),
     )
 
 

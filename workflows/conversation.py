@@ -9,8 +9,10 @@ in the history (as markers), are retried by Temporal and are idempotent.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
@@ -28,6 +30,9 @@ with workflow.unsafe.imports_passed_through():
     from core import temporal as sa
     from core.ids import outbound_idempotency_key
     from workflows import policies
+
+I = TypeVar("I")
+O = TypeVar("O")
 
 FALLBACK_TEXT = (
     "Sorry, I can't answer right now. A person from our team will follow up here as soon as possible."
@@ -192,7 +197,7 @@ class ConversationWorkflow:
         inp = self._input
         turn_id = str(workflow.uuid4())
         last = batch[-1]
-        stored = await workflow.execute_local_activity_method(
+        stored = await _database_step(
             MessageActivities.persist_inbound,
             PersistInboundInput(
                 tenant_id=inp.tenant_id,
@@ -204,8 +209,6 @@ class ConversationWorkflow:
                 conversation_id=self._state.conversation_id,
                 customer_id=self._state.customer_id,
             ),
-            start_to_close_timeout=policies.DB_TIMEOUT,
-            retry_policy=policies.DB_RETRY,
         )
         if self._state.customer_id is None:
             workflow.upsert_search_attributes([sa.CUSTOMER_ID.value_set(stored.customer_id)])
@@ -218,7 +221,7 @@ class ConversationWorkflow:
         text, fallback_reason = await self._generate_reply(stored.conversation_id)
         if fallback_reason:
             self._mark_needs_human()
-        outbound = await workflow.execute_local_activity_method(
+        outbound = await _database_step(
             MessageActivities.persist_outbound,
             PersistOutboundInput(
                 tenant_id=inp.tenant_id,
@@ -231,8 +234,6 @@ class ConversationWorkflow:
                 status="pending" if deliver else "delivered",
                 fallback_reason=fallback_reason,
             ),
-            start_to_close_timeout=policies.DB_TIMEOUT,
-            retry_policy=policies.DB_RETRY,
         )
         if deliver:
             await self._deliver(outbound.message_id, last.contact_id)
@@ -275,21 +276,26 @@ class ConversationWorkflow:
         except FailureError as err:
             # The channel refused or stayed down for a day: a person must reach the customer.
             self._mark_needs_human()
-            await workflow.execute_local_activity_method(
+            await _database_step(
                 MessageActivities.flag_handoff,
                 FlagHandoffInput(
                     tenant_id=self._input.tenant_id,
                     conversation_id=self._state.conversation_id or "",
                     reason=f"reply could not be delivered: {_failure_reason(err)}",
                 ),
-                start_to_close_timeout=policies.DB_TIMEOUT,
-                retry_policy=policies.DB_RETRY,
             )
 
     def _mark_needs_human(self) -> None:
         if not self._state.needs_human:
             self._state.needs_human = True
             workflow.upsert_search_attributes([sa.CONVERSATION_STATUS.value_set("handoff")])
+
+
+async def _database_step(method: Callable[[Any, I], Awaitable[O]], arg: I) -> O:
+    """A local activity that only touches our database: retried until the database is back."""
+    return await workflow.execute_local_activity_method(
+        method, arg, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB_RETRY
+    )
 
 
 def _failure_reason(err: FailureError) -> str:

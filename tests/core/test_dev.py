@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from core.embedded.ports import free_port
+from core.embedded.ports import free_port, wait_http_ok
 from models.seed import DEMO_WEBCHAT_ID
 from workflows.conversation import FALLBACK_TEXT
 
@@ -72,15 +72,10 @@ class DevRun:
         return f"http://127.0.0.1:{self.api_port}"
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.api}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError("API never became ready:\n" + "".join(self.output[-40:]))
+        try:
+            wait_http_ok(f"{self.api}/readyz", timeout, "the API")
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}:\n" + "".join(self.output[-40:])) from None
 
     def stop(self) -> int:
         descendants = psutil.Process(self.process.pid).children(recursive=True)

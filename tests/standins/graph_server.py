@@ -22,6 +22,7 @@ class GraphSend:
 
 @dataclass
 class GraphStandIn:
+    url: str = ""  # set once served
     valid_tokens: set[str] = field(default_factory=set)
     sends: list[GraphSend] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 @dataclass
 class OpenAIStandIn:
+    url: str = ""  # set once served
     fail_with: int | None = None  # answer every call with this HTTP status
     failing_models: set[str] = field(default_factory=set)  # answer 503 for these models only
     slow_marker: str = "SLOW"  # a last user message containing this stalls...
