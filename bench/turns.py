@@ -22,10 +22,10 @@ import random
 import time
 import uuid
 
-import httpx
-
 from bench.common import PeakRss, RunningPlatform, percentile, platform
+from bench.http_client import KeepAliveClient
 from core.crypto import SecretBox
+from core.settings import Settings
 from models.db import make_engine, make_session_maker
 from tests.factories import create_tenant
 from tests.standins.openai_server import OpenAIStandIn
@@ -44,21 +44,28 @@ async def _seed(database_url: str, master_key: str, openai_url: str) -> str:
 
 
 class Load:
-    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
-        self.http = http
-        self.url = url
+    def __init__(self, api_url: str, path: str) -> None:
+        self.api_url = api_url
+        self.path = path
         self.latencies: list[float] = []
         self.errors: list[str] = []
 
     async def conversation(self, send_times: list[float | None]) -> None:
         """Sends one message per entry, each no earlier than its time (None: at once)."""
         session = f"bench-{uuid.uuid4().hex[:12]}"
+        http = KeepAliveClient(self.api_url)
+        try:
+            await self._send_all(http, session, send_times)
+        finally:
+            await http.close()
+
+    async def _send_all(self, http: KeepAliveClient, session: str, send_times: list[float | None]) -> None:
         for i, send_at in enumerate(send_times):
             if send_at is not None:
                 await asyncio.sleep(max(0.0, send_at - time.perf_counter()))
             body = {"session_id": session, "client_message_id": f"m{i}", "text": f"question {i}: where is my order?"}
             started = time.perf_counter()
-            response = await self.http.post(self.url, json=body)
+            response = await http.post_json(self.path, body)
             elapsed = time.perf_counter() - started
             if response.status_code == 200:
                 self.latencies.append(elapsed)
@@ -111,17 +118,15 @@ async def run(running: RunningPlatform, args: argparse.Namespace) -> list[dict]:
     try:
         a = running.stack.addresses
         account_id = await _seed(a.database_url, a.master_key, server.url)
-        url = f"{running.api_url}/v1/webchat/{account_id}/messages"
-        size = args.conversations + 10
-        async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)) as http:
-            warm = Load(http, url)
-            await asyncio.gather(*(warm.conversation([None] * args.warmup_turns) for _ in range(args.conversations)))
-            results = []
-            if "saturation" in args.modes:
-                results.append(await _measure(running, Load(http, url), "saturation", args.conversations, args.turns, 0))
-            if "paced" in args.modes:
-                results.append(await _measure(running, Load(http, url), "paced", args.conversations, args.turns, args.rate))
-            return results
+        path = f"/v1/webchat/{account_id}/messages"
+        warm = Load(running.api_url, path)
+        await asyncio.gather(*(warm.conversation([None] * args.warmup_turns) for _ in range(args.conversations)))
+        results = []
+        if "saturation" in args.modes:
+            results.append(await _measure(running, Load(running.api_url, path), "saturation", args.conversations, args.turns, 0))
+        if "paced" in args.modes:
+            results.append(await _measure(running, Load(running.api_url, path), "paced", args.conversations, args.turns, args.rate))
+        return results
     finally:
         await server.stop()
 
@@ -132,7 +137,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=1500, help="measured turns per run")
     parser.add_argument("--rate", type=float, default=30.0, help="offered turns/s in the paced run")
     parser.add_argument("--modes", default="saturation,paced")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("FRONTDESK_WORKER_PROCESSES", "2")))
+    parser.add_argument("--workers", type=int, default=Settings().worker_processes, help="worker processes")
     parser.add_argument("--warmup-turns", type=int, default=2, help="unmeasured turns per conversation first")
     args = parser.parse_args()
     with platform(task_queue=f"bench-{uuid.uuid4().hex[:8]}", workers=args.workers) as running:

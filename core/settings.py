@@ -58,9 +58,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 512 * 1024
     db_pool_size: int = 5  # per process; every connection is a PostgreSQL backend in memory
     worker_max_concurrent_activities: int = 100
-    # Worker processes `frontdesk dev` runs: one worker is GIL-bound at about one core, and
-    # a second one lifted bench/turns.py from ~48 to ~60 turns/s on 2 cores.
-    worker_processes: int = 2
+    # Worker processes `frontdesk dev` runs. One worker is GIL-bound at about one core; on 2
+    # cores bench/turns.py measured ~48 turns/s with 1, ~62 with 2 and ~71 with 3 (less lock
+    # contention also halved tail latency), for ~125 MB each.
+    worker_processes: int = 3
     # Temporal's workflow sandbox re-imports and proxies modules on every activation; it cost
     # ~25% of worker throughput in bench/turns.py. The test suite runs workflows sandboxed
     # (tests/conftest.py), so determinism mistakes are still caught before they ship.
