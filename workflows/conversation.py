@@ -93,18 +93,20 @@ class ConversationWorkflow:
         self._recent = set(self._state.recent_ids)
         self._turn_lock = asyncio.Lock()
         self._turns_this_run = 0
+        self._last_activity = workflow.now()
 
     @workflow.run
     async def run(self, input: ConversationInput) -> None:
         while True:
+            idle_for = workflow.now() - self._last_activity
             try:
                 await workflow.wait_condition(
                     lambda: bool(self._state.pending) or self._should_continue_as_new(),
-                    timeout=timedelta(seconds=input.idle_timeout_seconds),
+                    timeout=max(timedelta(seconds=input.idle_timeout_seconds) - idle_for, timedelta(seconds=1)),
                 )
             except asyncio.TimeoutError:
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if not self._state.pending:
+                if self._idle() and not self._state.pending:
                     workflow.logger.info("conversation idle, ending run")
                     return
             if self._state.pending:
@@ -114,7 +116,6 @@ class ConversationWorkflow:
                     await self._run_turn(batch, deliver=True)
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                self._state.recent_ids = list(self._recent_ids_in_order())
                 workflow.continue_as_new(
                     ConversationInput(
                         tenant_id=input.tenant_id,
@@ -173,8 +174,9 @@ class ConversationWorkflow:
             self._recent.discard(self._state.recent_ids.pop(0))
         return True
 
-    def _recent_ids_in_order(self) -> list[str]:
-        return self._state.recent_ids[-RECENT_IDS_KEPT:]
+    def _idle(self) -> bool:
+        """No turn (web chat included) within the idle timeout."""
+        return workflow.now() - self._last_activity >= timedelta(seconds=self._input.idle_timeout_seconds)
 
     def _should_continue_as_new(self) -> bool:
         return self._turns_this_run >= self._input.turns_per_run or workflow.info().is_continue_as_new_suggested()
@@ -239,6 +241,7 @@ class ConversationWorkflow:
             await self._deliver(outbound.message_id, last.contact_id)
         self._state.turns += 1
         self._turns_this_run += 1
+        self._last_activity = workflow.now()
         self._state.recent_replies[last.external_id] = text
         while len(self._state.recent_replies) > RECENT_REPLIES_KEPT:
             self._state.recent_replies.pop(next(iter(self._state.recent_replies)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
@@ -22,7 +23,7 @@ from models.accounts_store import ResolvedChannelAccount
 from models.conversations import Conversation, Message
 
 WEBCHAT = "webchat"
-ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"  # anchored: pydantic patterns search
 router = APIRouter(prefix="/v1/webchat", tags=["webchat"])
 
 
@@ -126,11 +127,13 @@ async def get_history(
 @router.websocket("/{channel_account_id}/ws")
 async def websocket_chat(websocket: WebSocket, channel_account_id: str, state: WsStateDep, session_id: str = "") -> None:
     """Same turn as the POST: send `{"client_message_id", "text"}`, receive `{"type": "reply", ...}`."""
+    if not re.fullmatch(ID_PATTERN, session_id):
+        await websocket.close(code=4400, reason="session_id must be 1-128 letters, digits or _.:-")
+        return
     try:
         account = await state.accounts.require(channel_account_id, WEBCHAT)
-        WebchatMessageIn(session_id=session_id, client_message_id="probe", text="x")
-    except (Problem, ValidationError):
-        await websocket.close(code=4404 if not session_id else 4400, reason="unknown channel account or bad session_id")
+    except Problem as exc:
+        await websocket.close(code=4000 + exc.status, reason=exc.title)
         return
     await websocket.accept()
     send_lock = asyncio.Lock()

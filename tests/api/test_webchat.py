@@ -96,3 +96,13 @@ async def test_bad_requests_get_reasons_not_turns(http, tenant, deps):
             select(func.count()).select_from(Conversation).where(Conversation.tenant_id == uuid.UUID(tenant.tenant_id))
         )
     assert count == 0
+
+
+async def test_websocket_refuses_bad_session_and_unknown_account(api, tenant):
+    base = api.url.replace("http://", "ws://")
+    for path in (f"/v1/webchat/{tenant.webchat_id}/ws?session_id=bad%20id", f"/v1/webchat/{uuid.uuid4()}/ws?session_id=ok"):
+        try:
+            async with websockets.connect(base + path):
+                raise AssertionError(f"{path} was accepted")
+        except websockets.exceptions.InvalidStatus as exc:
+            assert exc.response.status_code == 403
