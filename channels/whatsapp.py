@@ -49,9 +49,10 @@ def _message_text(message: dict[str, Any]) -> tuple[str, str]:
         interactive = _object(message, "interactive")
         reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
         return kind, str(reply.get("title") or "") if isinstance(reply, dict) else ""
-    # Media, locations and the rest get their own handling in the channels issue; the agent
-    # still learns that something arrived instead of the customer being ignored.
-    return kind, ""
+    # Media, locations and the rest get their own handling in the channels issue; until then
+    # the agent (and the history) still learn that something arrived, with its caption if any.
+    caption = message.get(kind, {}).get("caption") if isinstance(message.get(kind), dict) else None
+    return kind, f"[{kind}] {caption}" if caption else f"[{kind}]"
 
 
 class WhatsAppAdapter:

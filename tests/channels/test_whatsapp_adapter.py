@@ -153,7 +153,19 @@ def test_image_message_is_delivered_with_its_kind_not_dropped():
         "image": {"caption": "", "mime_type": "image/jpeg", "sha256": "b1f6e0c3", "id": "1003383421387256"},
     }
     [msg] = _adapter().parse(_raw(_webhook(_messages_value([image]))), ACCOUNT_ID).messages
-    assert (msg.kind, msg.text, msg.external_id) == ("image", "", "wamid.IMG")
+    assert (msg.kind, msg.text, msg.external_id) == ("image", "[image]", "wamid.IMG")
+
+
+def test_media_caption_reaches_the_agent():
+    photo = {
+        "from": "16505551234",
+        "id": "wamid.CAP",
+        "timestamp": "1700000000",
+        "type": "image",
+        "image": {"caption": "this arrived broken", "mime_type": "image/jpeg", "id": "42"},
+    }
+    [msg] = _adapter().parse(_raw(_webhook(_messages_value([photo]))), ACCOUNT_ID).messages
+    assert msg.text == "[image] this arrived broken"
 
 
 def test_status_only_payload_gives_statuses_and_keeps_failure_errors():
