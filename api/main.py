@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Frontdesk",
         version="0.1.0",
-        description="AI customer service on Temporal: channel webhooks, web chat and admin.",
+        description="AI customer service on Temporal: channel webhooks and web chat.",
         lifespan=lifespan,
     )
     install_problem_handlers(app)

@@ -32,11 +32,14 @@ class Child:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 20) -> None:
-        if not self.alive():
+    def terminate(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait_or_kill(self, timeout: float = 20) -> None:
+        if self.process is None:
             return
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -50,6 +53,7 @@ class Supervisor:
     _stopping: bool = False
 
     def add(self, name: str, cli_args: list[str], env: dict[str, str]) -> Child:
+        """Children stop in reverse: add the API last."""
         child = Child(name, [sys.executable, "-m", "core.cli", *cli_args], {**os.environ, **env})
         self.children.append(child)
         return child
@@ -67,8 +71,13 @@ class Supervisor:
                 self._restart_dead()
                 time.sleep(0.5)
         finally:
-            for child in reversed(self.children):  # API first, so nothing new reaches the worker
-                child.stop()
+            # The API first, so nothing new reaches the workers; then the workers together.
+            api, workers = self.children[-1:], self.children[:-1]
+            for group in (api, workers):
+                for child in group:
+                    child.terminate()
+                for child in group:
+                    child.wait_or_kill()
 
     def _restart_dead(self) -> None:
         now = time.monotonic()

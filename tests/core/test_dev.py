@@ -86,6 +86,13 @@ class DevRun:
         return code
 
 
+def _wait_for(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
 def _chat(api: str, session: str, text: str) -> dict:
     body = {"session_id": session, "client_message_id": uuid.uuid4().hex, "text": text}
     response = httpx.post(f"{api}/v1/webchat/{DEMO_WEBCHAT_ID}/messages", json=body, timeout=30)
@@ -113,6 +120,13 @@ def test_dev_runs_stops_and_keeps_data(tmp_path):
         token = re.search(r"verify token: (\S+)", banner).group(1)
         reply = _chat(first.api, "visitor-1", "Hello, anyone there?")
         assert reply["reply"] == FALLBACK_TEXT and reply["needs_human"] is True  # no model configured
+
+        # Supervision: a worker that dies is replaced, and conversations carry on.
+        [worker] = [p for p in psutil.Process(first.process.pid).children() if "worker" in p.cmdline()]
+        worker.kill()
+        worker.wait(10)
+        _wait_for(lambda: any("worker" in p.cmdline() for p in psutil.Process(first.process.pid).children()), 30)
+        assert _chat(first.api, "visitor-2", "still there?")["reply"] == FALLBACK_TEXT
     finally:
         code = first.stop()
     assert code == 0
