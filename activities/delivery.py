@@ -1,7 +1,7 @@
 """Sending a stored outbound message through its channel, effectively once."""
 
-from __future__ import annotations
-
+# Payload dataclasses keep real (not string) annotations: Temporal resolves their type hints
+# on every payload it decodes, and string annotations turn that into an eval each time.
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta

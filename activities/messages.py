@@ -1,7 +1,7 @@
 """Persisting a turn's inbound and outbound messages, idempotently."""
 
-from __future__ import annotations
-
+# Payload dataclasses keep real (not string) annotations: Temporal resolves their type hints
+# on every payload it decodes, and string annotations turn that into an eval each time.
 import uuid
 from dataclasses import dataclass, field
 

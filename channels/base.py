@@ -1,7 +1,7 @@
 """The seam every channel adapter implements, and the normalised message types."""
 
-from __future__ import annotations
-
+# Payload dataclasses keep real (not string) annotations: Temporal resolves their type hints
+# on every payload it decodes, and string annotations turn that into an eval each time.
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 

@@ -157,3 +157,22 @@ async def test_messages_after_a_pause_get_their_own_reply(http, tenant, graph_st
     await _post(http, tenant, whatsapp_payload(tenant.phone_number_id, [(phone, new_wamid(), "second question")]))
     await eventually(lambda: _has_sends(graph_standin, phone, 2), what="second reply")
     assert [s.text.split("] ")[1] for s in graph_standin.sends_to(phone)] == ["first question", "second question"]
+
+
+async def test_channel_refusing_the_reply_flags_the_conversation_for_a_person(http, tenant, graph_standin, deps):
+    graph_standin.valid_tokens.discard(tenant.access_token)  # e.g. the token was revoked at Meta
+    phone = new_phone()
+    assert (await _post(http, tenant, whatsapp_payload(tenant.phone_number_id, [(phone, new_wamid(), "hello?")]))).status_code == 200
+
+    async def flagged() -> bool:
+        async with deps.sessions() as session:
+            conversation = await session.scalar(select(Conversation).where(Conversation.tenant_id == uuid.UUID(tenant.tenant_id)))
+            return bool(conversation and conversation.needs_human)
+
+    await eventually(flagged, what="the conversation to be flagged")
+    async with deps.sessions() as session:
+        conversation = await session.scalar(select(Conversation).where(Conversation.tenant_id == uuid.UUID(tenant.tenant_id)))
+        outbound = await session.scalar(select(Message).where(Message.tenant_id == uuid.UUID(tenant.tenant_id), Message.direction == "outbound"))
+    assert "401" in (conversation.handoff_reason or "")
+    assert outbound.status == "failed" and "Invalid OAuth access token" in (outbound.error or "")
+    assert graph_standin.sends_to(phone) == []
