@@ -12,8 +12,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,19 +29,19 @@ class RunningPlatform:
     stack: EmbeddedStack
     api_url: str
     processes: list[subprocess.Popen] = field(default_factory=list)
+    # A Redis we did not start (the machine's) is still part of the stack's footprint.
+    external_redis: list[psutil.Process] = field(default_factory=list)
 
     def all_processes(self) -> list[psutil.Process]:
-        procs = self.stack.processes()
+        procs = self.stack.processes() + self.external_redis
         for popen in self.processes:
             if psutil.pid_exists(popen.pid):
                 procs.append(psutil.Process(popen.pid))
-        procs += _system_redis_processes(self.stack.addresses.redis_url) if self.stack.redis is None or self.stack.redis.process is None else []
         return procs
 
 
-def _system_redis_processes(redis_url: str) -> list[psutil.Process]:
-    """A Redis we did not start is still part of the stack's footprint."""
-    port = int(redis_url.rsplit(":", 1)[-1].split("/")[0]) if redis_url.count(":") >= 2 else 6379
+def _local_redis_processes(redis_url: str) -> list[psutil.Process]:
+    port = urlsplit(redis_url).port or 6379
     found = []
     for proc in psutil.process_iter(["name"]):
         if proc.info["name"] and "redis-server" in proc.info["name"]:
@@ -68,6 +68,8 @@ def platform(task_queue: str = "bench", workers: int = 1):
     port = free_port()
     env = {**os.environ, **stack.addresses.env(), "FRONTDESK_TASK_QUEUE": task_queue, "FRONTDESK_LOG_LEVEL": "WARNING"}
     running = RunningPlatform(stack=stack, api_url=f"http://127.0.0.1:{port}")
+    if stack.redis is None or stack.redis.process is None:
+        running.external_redis = _local_redis_processes(stack.addresses.redis_url)
     try:
         cli = [sys.executable, "-m", "core.cli"]
         for _ in range(workers):
@@ -94,7 +96,7 @@ class PeakRss:
     they do in the machine's memory. `peak_rss_sum_bytes` is the naive RSS sum, for comparison.
     """
 
-    def __init__(self, processes_fn, interval: float = 0.5) -> None:
+    def __init__(self, processes_fn, interval: float = 1.0) -> None:
         self._fn = processes_fn
         self._interval = interval
         self.peak_bytes = 0
