@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import structlog
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
@@ -12,6 +14,9 @@ from core.ids import conversation_workflow_id
 from core.settings import Settings
 from models.accounts_store import ResolvedChannelAccount
 from workflows.conversation import INBOUND_SIGNAL, ChatReply, ConversationInput, ConversationWorkflow
+
+
+SIGNAL_RPC_TIMEOUT = timedelta(seconds=10)
 
 
 def _start_options(account: ResolvedChannelAccount, contact_id: str, settings: Settings) -> tuple[ConversationInput, dict]:
@@ -51,6 +56,8 @@ async def signal_inbound(
         start_signal=INBOUND_SIGNAL,
         start_signal_args=[message],
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        # Channels give up on slow webhooks; failing fast with 503 makes them redeliver sooner.
+        rpc_timeout=SIGNAL_RPC_TIMEOUT,
         **options,
     )
 
