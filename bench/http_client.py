@@ -1,8 +1,8 @@
-"""A minimal HTTP/1.1 keep-alive client for load generation.
+"""A minimal HTTP/1.1 keep-alive client for load generation (JSON POSTs).
 
 The load generator shares the machine's two cores with the stack it measures; httpx spent
 about as much CPU per request as the API itself, which inflated every figure. This client
-does only what the benchmarks need: JSON POSTs over one persistent connection.
+does only what the benchmarks need: POSTs over one persistent connection.
 """
 
 from __future__ import annotations
@@ -36,10 +36,13 @@ class KeepAliveClient:
         self._writer: asyncio.StreamWriter | None = None
 
     async def post_json(self, path: str, payload: dict) -> Response:
-        body = json.dumps(payload).encode()
+        return await self.post(path, json.dumps(payload).encode())
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> Response:
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
         ).encode()
         for attempt in (1, 2):  # a keep-alive connection the server closed is reopened once
             if self._writer is None:
