@@ -3,8 +3,11 @@
 # Payload dataclasses keep real (not string) annotations: Temporal resolves their type hints
 # on every payload it decodes, and string annotations turn that into an eval each time.
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import DataError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -60,6 +63,15 @@ class FlagHandoffInput:
     reason: str
 
 
+@contextmanager
+def _bad_data_is_final() -> Iterator[None]:
+    """Data the database rejects (too long, malformed) fails the same way on every retry."""
+    try:
+        yield
+    except DataError as exc:
+        raise ApplicationError(f"the database rejected the data: {exc.orig}", type="InvalidInput", non_retryable=True) from exc
+
+
 def _uuid(value: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -73,6 +85,10 @@ class MessageActivities:
 
     @activity.defn
     async def persist_inbound(self, input: PersistInboundInput) -> PersistInboundResult:
+        with _bad_data_is_final():
+            return await self._persist_inbound(input)
+
+    async def _persist_inbound(self, input: PersistInboundInput) -> PersistInboundResult:
         if not input.messages:
             raise ApplicationError("no messages to persist", type="InvalidInput", non_retryable=True)
         tenant_id = _uuid(input.tenant_id, "tenant_id")
@@ -108,6 +124,10 @@ class MessageActivities:
 
     @activity.defn
     async def persist_outbound(self, input: PersistOutboundInput) -> PersistOutboundResult:
+        with _bad_data_is_final():
+            return await self._persist_outbound(input)
+
+    async def _persist_outbound(self, input: PersistOutboundInput) -> PersistOutboundResult:
         tenant_id = _uuid(input.tenant_id, "tenant_id")
         conversation_id = _uuid(input.conversation_id, "conversation_id")
         # Insert-or-find by idempotency key, then an idempotent flag: each safe alone on retry.

@@ -23,6 +23,7 @@ from channels.base import (
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.facebook.com/v21.0"
 MAX_TEXT_CHARS = 4096  # Cloud API limit for a text message body
+MAX_MESSAGE_ID_CHARS = 256  # wamids are ~60 characters; the column holds 300
 
 
 def _float_or_none(value: Any) -> float | None:
@@ -107,6 +108,8 @@ class WhatsAppAdapter:
                 raise PayloadError("every message needs 'id' and 'from'")
             if not is_valid_contact(str(message["from"])):
                 raise PayloadError("message 'from' is not a phone number")
+            if len(str(message["id"])) > MAX_MESSAGE_ID_CHARS:
+                raise PayloadError(f"message 'id' is longer than {MAX_MESSAGE_ID_CHARS} characters")
             kind, text = _message_text(message)
             parsed.messages.append(
                 InboundMessage(

@@ -61,12 +61,13 @@ class Message(TenantOwned, Base):
     )
     channel_account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     direction: Mapped[str] = mapped_column(String(8), nullable=False)  # inbound | outbound
-    external_id: Mapped[str | None] = mapped_column(String(200))
+    # Web chat ids are "{session}:{client id}", up to 128 + 1 + 128 characters.
+    external_id: Mapped[str | None] = mapped_column(String(300))
     idempotency_key: Mapped[str | None] = mapped_column(String(400))
     # The turn that wrote the row: lets a retried activity tell its own earlier write from a
     # genuine redelivery of the same channel message.
     turn_id: Mapped[str | None] = mapped_column(String(64))
-    reply_to_external_id: Mapped[str | None] = mapped_column(String(200))
+    reply_to_external_id: Mapped[str | None] = mapped_column(String(300))
     text: Mapped[str] = mapped_column(Text, nullable=False, default="")
     content: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="received")

@@ -55,7 +55,8 @@ async def ensure_customer(
     if found:
         return found
     customer_id = uuid.uuid4()
-    session.add(Customer(id=customer_id, tenant_id=tenant_id, display_name=name))
+    display_name = name[:200] if name else None  # channel profile names have no length limit
+    session.add(Customer(id=customer_id, tenant_id=tenant_id, display_name=display_name))
     await session.flush()
     inserted = await session.scalar(
         insert(CustomerIdentity)

@@ -113,7 +113,13 @@ class ConversationWorkflow:
                 await self._debounce()
                 batch, self._state.pending = self._state.pending, []
                 async with self._turn_lock:
-                    await self._run_turn(batch, deliver=True)
+                    try:
+                        await self._run_turn(batch, deliver=True)
+                    except FailureError as err:
+                        # A turn that cannot succeed (its data was refused) must not end the
+                        # conversation; the customer needs a person instead.
+                        workflow.logger.error("turn failed", extra={"reason": _failure_reason(err)})
+                        self._mark_needs_human()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(

@@ -106,3 +106,10 @@ async def test_websocket_refuses_bad_session_and_unknown_account(api, tenant):
                 raise AssertionError(f"{path} was accepted")
         except websockets.exceptions.InvalidStatus as exc:
             assert exc.response.status_code == 403
+
+
+async def test_longest_allowed_ids_are_stored(http, tenant):
+    body = {"session_id": "s" * 128, "client_message_id": "c" * 128, "text": "long ids"}
+    response = await http.post(f"/v1/webchat/{tenant.webchat_id}/messages", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["reply"] == f"[{tenant.model}] long ids"

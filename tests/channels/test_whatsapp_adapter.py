@@ -228,6 +228,7 @@ def test_changes_for_other_fields_are_ignored():
         pytest.param(_raw(_webhook(_messages_value([_without_id(_text("wamid.C", "x"))]))), id="message-without-id"),
         pytest.param(_raw(_webhook(_messages_value([_text("wamid.C", "x", sender="1650 555 1234")]))), id="from-with-spaces"),
         pytest.param(_raw(_webhook(_messages_value([_text("wamid.C", "x", sender="../16505551234")]))), id="from-with-slash"),
+        pytest.param(_raw(_webhook(_messages_value([_text("wamid." + "x" * 300, "x")]))), id="absurdly-long-id"),
     ],
 )
 def test_bodies_whatsapp_never_sends_are_refused(raw):
