@@ -23,7 +23,9 @@ from channels.base import (
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.facebook.com/v21.0"
 MAX_TEXT_CHARS = 4096  # Cloud API limit for a text message body
-MAX_MESSAGE_ID_CHARS = 256  # wamids are ~60 characters; the column holds 300
+MAX_MESSAGE_ID_CHARS = 200  # wamids are ~60 characters; the columns hold 200+
+# Delivery states we track; others Meta may add are acknowledged and ignored.
+KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed"})
 
 
 def _float_or_none(value: Any) -> float | None:
@@ -126,6 +128,10 @@ class WhatsAppAdapter:
         for status in value.get("statuses") or []:
             if not isinstance(status, dict) or not status.get("id") or not status.get("status"):
                 raise PayloadError("every status needs 'id' and 'status'")
+            if len(str(status["id"])) > MAX_MESSAGE_ID_CHARS:
+                raise PayloadError(f"status 'id' is longer than {MAX_MESSAGE_ID_CHARS} characters")
+            if status["status"] not in KNOWN_STATUSES:
+                continue
             parsed.statuses.append(
                 StatusUpdate(
                     provider_message_id=str(status["id"]),

@@ -296,3 +296,16 @@ async def test_send_to_an_unreachable_graph_is_retryable():
                 {"access_token": "any"},
             )
     assert caught.value.retryable is True
+
+
+def test_unknown_status_kinds_are_ignored_not_refused():
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+        "statuses": [
+            {"id": "wamid.S1", "status": "deleted", "timestamp": "1700000000", "recipient_id": "16505551234"},
+            {"id": "wamid.S2", "status": "read", "timestamp": "1700000001", "recipient_id": "16505551234"},
+        ],
+    }
+    parsed = _adapter().parse(_raw(_webhook(value)), ACCOUNT_ID)
+    assert [(s.provider_message_id, s.status) for s in parsed.statuses] == [("wamid.S2", "read")]
