@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from api.accounts import ChannelAccountCache
+from api.body import BodyLimitMiddleware
 from api.deps import AppState
 from api.problems import install_problem_handlers
 from api.routes import health, webchat, whatsapp
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="AI customer service on Temporal: channel webhooks and web chat.",
         lifespan=lifespan,
     )
+    # Every route reads at most this much; larger bodies get 413 before anything parses them.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(webchat.router)

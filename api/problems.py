@@ -18,7 +18,7 @@ class Problem(Exception):
         self.headers = headers
 
 
-def _response(status: int, title: str, detail: object | None, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(status: int, title: str, detail: object | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
     body: dict[str, object] = {"type": "about:blank", "title": title, "status": status}
     if detail is not None:
         body["detail"] = detail
@@ -28,15 +28,15 @@ def _response(status: int, title: str, detail: object | None, headers: dict[str,
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return _response(exc.status, exc.title, exc.detail, exc.headers)
+        return problem_response(exc.status, exc.title, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()
         ]
-        return _response(422, "Request is not valid", errors)
+        return problem_response(422, "Request is not valid", errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _response(exc.status_code, str(exc.detail), None, getattr(exc, "headers", None))
+        return problem_response(exc.status_code, str(exc.detail), None, getattr(exc, "headers", None))

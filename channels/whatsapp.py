@@ -81,6 +81,8 @@ class WhatsAppAdapter:
             payload = json.loads(raw_body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise PayloadError(f"body is not JSON: {exc}") from exc
+        except RecursionError:  # a signed body can still be hostile: nesting deeper than ours
+            raise PayloadError("body is nested too deeply") from None
         if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
             raise PayloadError("expected object 'whatsapp_business_account'")
         entries = payload.get("entry")

@@ -13,7 +13,6 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from temporalio.service import RPCError
 
-from api.body import read_body
 from api.conversations import signal_inbound
 from api.deps import AppState, StateDep
 from api.problems import Problem
@@ -55,7 +54,7 @@ async def receive(channel_account_id: str, request: Request, state: StateDep) ->
     """Answered 200 only after every message is durably handed to its conversation workflow,
     so a failure here makes Meta redeliver instead of losing the message."""
     account = await state.accounts.require(channel_account_id, WHATSAPP)
-    raw = await read_body(request, state.settings.max_body_bytes)
+    raw = await request.body()  # capped by BodyLimitMiddleware
     adapter = state.channels.get(WHATSAPP)
     try:
         adapter.verify({k.lower(): v for k, v in request.headers.items()}, raw, account.secrets)
