@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from core.embedded.ports import PortInUseError, free_port, port_open, wait_for_port
 
 # Without these the dev server throttles task dispatch to ~20/s (~40 ms added to every task).
@@ -44,6 +46,26 @@ class TemporalDevServer:
                 self.process.wait()
 
 
+def _stop_orphan(db_file: Path) -> None:
+    """A dev server left running on our own SQLite file after its `frontdesk` process was killed
+    would hold the port and the file: stop it. One whose `frontdesk` is alive is left alone
+    (the port check then says another instance runs)."""
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if "start-dev" not in cmdline or str(db_file) not in cmdline:
+            continue
+        try:
+            owner = " ".join(proc.parent().cmdline()) if proc.parent() else ""
+        except psutil.Error:
+            owner = ""
+        if "frontdesk" not in owner and "core.cli" not in owner:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except psutil.TimeoutExpired:
+                proc.kill()
+
+
 def start_temporal(
     db_file: Path,
     *,
@@ -52,6 +74,7 @@ def start_temporal(
     log_file: Path | None = None,
     headless: bool = False,
 ) -> TemporalDevServer:
+    _stop_orphan(db_file)
     for wanted, what in ((port, "FRONTDESK_TEMPORAL_PORT"), (ui_port, "FRONTDESK_TEMPORAL_UI_PORT")):
         # Otherwise we would "start" and then talk to whatever already listens there.
         if wanted and port_open("127.0.0.1", wanted):
