@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,7 @@ def platform(task_queue: str = "bench", workers: int = 1):
             except subprocess.TimeoutExpired:
                 proc.kill()
         stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)  # a benchmark's data is not worth keeping
 
 
 class PeakRss:
