@@ -6,16 +6,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from core.ttl_cache import TtlCache
 from llm.base import ChatMessage, CompletionRequest, ProviderConfig, ProviderHTTPError
 from models import accounts_store, messages_store
-
 
 SETUP_CACHE_SECONDS = 5.0
 

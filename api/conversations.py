@@ -15,7 +15,6 @@ from core.settings import Settings
 from models.accounts_store import ResolvedChannelAccount
 from workflows.conversation import INBOUND_SIGNAL, ChatReply, ConversationInput, ConversationWorkflow
 
-
 SIGNAL_RPC_TIMEOUT = timedelta(seconds=10)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from core.ids import is_valid_contact
 from channels.base import (
     ChannelError,
     InboundMessage,
@@ -20,6 +20,7 @@ from channels.base import (
     SignatureError,
     StatusUpdate,
 )
+from core.ids import is_valid_contact
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.facebook.com/v21.0"
 MAX_TEXT_CHARS = 4096  # Cloud API limit for a text message body
@@ -42,19 +43,28 @@ def _object(parent: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+def _interactive_title(message: dict[str, Any]) -> str:
+    interactive = _object(message, "interactive")
+    reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+    return str(reply.get("title") or "") if isinstance(reply, dict) else ""
+
+
+# What the customer said, by message type; one entry per type we read text from.
+_TEXT_OF: dict[str, Callable[[dict[str, Any]], str]] = {
+    "text": lambda m: str(_object(m, "text").get("body") or ""),
+    "button": lambda m: str(_object(m, "button").get("text") or ""),
+    "interactive": _interactive_title,
+}
+
+
 def _message_text(message: dict[str, Any]) -> tuple[str, str]:
     kind = str(message.get("type") or "unknown")
-    if kind == "text":
-        return kind, str(_object(message, "text").get("body") or "")
-    if kind == "button":
-        return kind, str(_object(message, "button").get("text") or "")
-    if kind == "interactive":
-        interactive = _object(message, "interactive")
-        reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
-        return kind, str(reply.get("title") or "") if isinstance(reply, dict) else ""
+    if kind in _TEXT_OF:
+        return kind, _TEXT_OF[kind](message)
     # Media, locations and the rest get their own handling in the channels issue; until then
     # the agent (and the history) still learn that something arrived, with its caption if any.
-    caption = message.get(kind, {}).get("caption") if isinstance(message.get(kind), dict) else None
+    media = message.get(kind)
+    caption = media.get("caption") if isinstance(media, dict) else None
     return kind, f"[{kind}] {caption}" if caption else f"[{kind}]"
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from contextlib import asynccontextmanager
 import sys
 import uuid
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest

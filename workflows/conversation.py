@@ -197,7 +197,7 @@ class ConversationWorkflow:
         while workflow.now() < deadline:
             seen = len(self._state.pending)
             try:
-                await workflow.wait_condition(lambda: len(self._state.pending) > seen, timeout=timedelta(seconds=window))
+                await workflow.wait_condition(lambda seen=seen: len(self._state.pending) > seen, timeout=timedelta(seconds=window))
             except asyncio.TimeoutError:
                 return
 

@@ -33,7 +33,7 @@ async def readyz(state: StateDep) -> Health | JSONResponse:
 
     checks = {"temporal": state.temporal.service_client.check_health(), "database": database(), "redis": state.redis.ping()}
     results = await asyncio.gather(*(asyncio.wait_for(c, 3) for c in checks.values()), return_exceptions=True)
-    report = {name: "ok" if not isinstance(r, BaseException) else f"error: {type(r).__name__}" for name, r in zip(checks, results)}
+    report = {name: "ok" if not isinstance(r, BaseException) else f"error: {type(r).__name__}" for name, r in zip(checks, results, strict=True)}
     if all(v == "ok" for v in report.values()):
         return Health(status="ok", checks=report)
     return JSONResponse(Health(status="unavailable", checks=report).model_dump(), status_code=503)
