@@ -10,6 +10,10 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
+from core.logging import get_logger
+
+log = get_logger()
+
 
 class TaskQueue:
     FRONTDESK = "frontdesk"  # workflows + I/O activities
@@ -27,15 +31,21 @@ SEARCH_ATTRIBUTES = (TENANT_ID, CHANNEL, CUSTOMER_ID, CONVERSATION_STATUS)
 
 async def connect(address: str, namespace: str = "default", wait_seconds: float = 60) -> Client:
     """Connect, waiting for a server that is still starting (dev server, compose start-up)."""
-    deadline = time.monotonic() + wait_seconds
+    started = time.monotonic()
+    next_report = started + 2  # quiet while a local dev server is still booting
     while True:
         try:
             client = await Client.connect(address, namespace=namespace)
             await client.service_client.check_health()
             return client
-        except Exception:
-            if time.monotonic() > deadline:
+        except Exception as exc:
+            now = time.monotonic()
+            if now - started > wait_seconds:
+                log.error("Temporal unreachable, giving up", address=address, error=repr(exc)[:300])
                 raise
+            if now >= next_report:
+                log.warning("waiting for Temporal", address=address, waited_s=round(now - started), error=repr(exc)[:300])
+                next_report = now + 10
             await asyncio.sleep(0.3)
 
 
