@@ -74,13 +74,12 @@ class ReplyActivities:
             history = await messages_store.recent_history(
                 session, tenant_id, uuid.UUID(input.conversation_id), input.history_limit
             )
-        providers = setup.providers
         messages = [ChatMessage("system", system_prompt(setup.name))]
         messages += [ChatMessage("user" if d == "inbound" else "assistant", t) for d, t in history if t]
         request = CompletionRequest(messages=messages)
 
         failures: list[ProviderHTTPError] = []
-        for config in providers:
+        for config in setup.providers:
             try:
                 completion = await self._deps.providers.build(config).complete(request)
             except ProviderHTTPError as exc:

@@ -19,9 +19,12 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from core.crypto import SecretBox  # noqa: E402
 from core.embedded.ports import free_port, wait_http_ok  # noqa: E402
 from core.embedded.stack import EmbeddedStack, start_stack  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from models.db import one_off_sessions  # noqa: E402
+from tests.factories import TestTenant, create_tenant  # noqa: E402
 
 
 @dataclass
@@ -51,6 +54,13 @@ def _local_redis_processes(redis_url: str) -> list[psutil.Process]:
             except (psutil.AccessDenied, psutil.NoSuchProcess):
                 continue
     return found
+
+
+async def seed_tenant(running: RunningPlatform, openai_url: str, graph_url: str) -> TestTenant:
+    """A tenant whose provider is the loopback OpenAI server and whose WhatsApp is the Graph one."""
+    a = running.stack.addresses
+    async with one_off_sessions(a.database_url) as sessions:
+        return await create_tenant(sessions, SecretBox(a.master_key), openai_url=openai_url, graph_url=graph_url)
 
 
 @contextmanager

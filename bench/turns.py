@@ -22,25 +22,11 @@ import random
 import time
 import uuid
 
-from bench.common import PeakRss, RunningPlatform, percentile, platform
+from bench.common import PeakRss, RunningPlatform, percentile, platform, seed_tenant
 from bench.http_client import KeepAliveClient
-from core.crypto import SecretBox
 from core.settings import Settings
-from models.db import make_engine, make_session_maker
-from tests.factories import create_tenant
 from tests.standins.openai_server import OpenAIStandIn
 from tests.standins.serve import serve
-
-
-async def _seed(database_url: str, master_key: str, openai_url: str) -> str:
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        tenant = await create_tenant(
-            make_session_maker(engine), SecretBox(master_key), openai_url=openai_url, graph_url="http://127.0.0.1:9"
-        )
-    finally:
-        await engine.dispose()
-    return tenant.webchat_id
 
 
 class Load:
@@ -116,9 +102,8 @@ async def run(running: RunningPlatform, args: argparse.Namespace) -> list[dict]:
     standin = OpenAIStandIn()
     server = await serve(standin.app())
     try:
-        a = running.stack.addresses
-        account_id = await _seed(a.database_url, a.master_key, server.url)
-        path = f"/v1/webchat/{account_id}/messages"
+        tenant = await seed_tenant(running, server.url, graph_url="http://127.0.0.1:9")  # web chat only
+        path = f"/v1/webchat/{tenant.webchat_id}/messages"
         warm = Load(running.api_url, path)
         await asyncio.gather(*(warm.conversation([None] * args.warmup_turns) for _ in range(args.conversations)))
         results = []

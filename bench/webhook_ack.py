@@ -19,31 +19,20 @@ import random
 import time
 import uuid
 
-from bench.common import PeakRss, RunningPlatform, percentile, platform
+from bench.common import PeakRss, RunningPlatform, percentile, platform, seed_tenant
 from bench.http_client import KeepAliveClient
-from core.crypto import SecretBox
 from core.settings import Settings
-from models.db import make_engine, make_session_maker
-from tests.factories import TestTenant, create_tenant, new_phone, signature, whatsapp_payload
+from tests.factories import new_phone, signature, whatsapp_payload
 from tests.standins.graph_server import GraphStandIn
 from tests.standins.openai_server import OpenAIStandIn
 from tests.standins.serve import serve
-
-
-async def _seed(running: RunningPlatform, openai_url: str, graph_url: str) -> TestTenant:
-    a = running.stack.addresses
-    engine = make_engine(a.database_url, pool_size=1)
-    try:
-        return await create_tenant(make_session_maker(engine), SecretBox(a.master_key), openai_url=openai_url, graph_url=graph_url)
-    finally:
-        await engine.dispose()
 
 
 async def run(running: RunningPlatform, args: argparse.Namespace) -> dict:
     openai, graph = OpenAIStandIn(), GraphStandIn()
     servers = [await serve(openai.app()), await serve(graph.app())]
     try:
-        tenant = await _seed(running, servers[0].url, servers[1].url)
+        tenant = await seed_tenant(running, servers[0].url, servers[1].url)
         graph.valid_tokens.add(tenant.access_token)
         path = f"/webhooks/whatsapp/{tenant.whatsapp_id}"
         contacts = [new_phone() for _ in range(args.contacts)]

@@ -81,7 +81,7 @@ def migrate() -> None:
 @app.command("setup-temporal")
 def setup_temporal() -> None:
     """Register Frontdesk's search attributes on the Temporal namespace (TEMPORAL_ADDRESS)."""
-    from core.embedded.stack import ensure_search_attributes
+    from core.temporal import ensure_search_attributes
 
     settings = get_settings()
     if not settings.temporal_address:

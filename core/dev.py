@@ -9,7 +9,7 @@ from core.embedded.ports import PortInUseError, port_open
 from core.embedded.stack import EmbeddedStack, StackAddresses, start_stack
 from core.settings import Settings
 from core.supervisor import Supervisor
-from models.db import make_engine, make_session_maker
+from models.db import one_off_sessions
 from models.seed import DemoProvider, DemoSeed, seed_demo
 
 
@@ -23,11 +23,8 @@ def demo_provider(settings: Settings) -> DemoProvider | None:
 
 
 async def _seed(addresses: StackAddresses, settings: Settings) -> DemoSeed:
-    engine = make_engine(addresses.database_url, pool_size=1)
-    try:
-        return await seed_demo(make_session_maker(engine), SecretBox(addresses.master_key), demo_provider(settings))
-    finally:
-        await engine.dispose()
+    async with one_off_sessions(addresses.database_url) as sessions:
+        return await seed_demo(sessions, SecretBox(addresses.master_key), demo_provider(settings))
 
 
 def _banner(stack: EmbeddedStack, seed: DemoSeed, settings: Settings, provider: DemoProvider | None) -> str:

@@ -64,3 +64,14 @@ async def register_search_attributes(client: Client) -> list[str]:
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
         )
     return sorted(missing)
+
+
+async def ensure_search_attributes(address: str, namespace: str = "default", wait_seconds: float = 30) -> None:
+    """Register the search attributes and wait until the server lists them all (a new one can
+    take a moment to become usable). Safe to run on every start."""
+    client = await connect(address, namespace)
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while await register_search_attributes(client):
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("search attributes did not become visible")
+        await asyncio.sleep(0.2)

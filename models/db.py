@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -33,3 +36,13 @@ def make_autocommit_session_maker(engine: AsyncEngine) -> async_sessionmaker[Asy
     """Sessions without BEGIN/COMMIT round trips, for work that is one statement (or a series
     of statements each safe on its own when retried)."""
     return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+
+
+@asynccontextmanager
+async def one_off_sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions for a short job (seeding, a benchmark's setup): one connection, then disposed."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        yield make_session_maker(engine)
+    finally:
+        await engine.dispose()

@@ -14,7 +14,7 @@ from core.crypto import generate_master_key
 from core.embedded.postgres import EmbeddedPostgres, start_postgres
 from core.embedded.redis import EmbeddedRedis, start_redis
 from core.embedded.temporal import TemporalDevServer, start_temporal
-from core.temporal import connect, register_search_attributes
+from core.temporal import ensure_search_attributes
 from models.migrate import upgrade_to_head
 
 
@@ -128,14 +128,3 @@ def prepare(addresses: StackAddresses) -> None:
     """Migrations and search attributes: safe to run on every start."""
     upgrade_to_head(addresses.database_url)
     asyncio.run(ensure_search_attributes(addresses.temporal_address))
-
-
-async def ensure_search_attributes(address: str, namespace: str = "default", wait_seconds: float = 30) -> None:
-    client = await connect(address, namespace)
-    await register_search_attributes(client)
-    # A new attribute can take a moment to be usable; wait until the server lists them all.
-    deadline = asyncio.get_running_loop().time() + wait_seconds
-    while await register_search_attributes(client):
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("search attributes did not become visible")
-        await asyncio.sleep(0.2)
