@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
 from channels.base import ChannelError, OutboundMessage
+from core import events
 from models import accounts_store, messages_store
 
 
@@ -66,4 +67,7 @@ class DeliveryActivities:
         # the window is the duration of one local commit.
         async with self._deps.sessions.begin() as session:
             await messages_store.record_sent(session, tenant_id, message_id, sent.provider_message_id)
+        await events.publish(
+            self._deps.redis, input.tenant_id, "message.sent", message_id=input.message_id, provider_message_id=sent.provider_message_id
+        )
         return SendReplyResult(provider_message_id=sent.provider_message_id)

@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
 from channels.base import InboundMessage
+from core import events
 from models import messages_store as store
 
 
@@ -115,6 +116,11 @@ class MessageActivities:
                 input.turn_id,
                 [store.InboundRow(m.external_id, m.text, m.kind, m.sent_at) for m in input.messages],
             )
+        if new_ids:
+            await events.publish(
+                self._deps.redis, input.tenant_id, "message.received",
+                conversation_id=str(conversation_id), channel=input.channel, external_ids=new_ids,
+            )  # fmt: skip
         return PersistInboundResult(
             conversation_id=str(conversation_id),
             customer_id=str(customer_id),
@@ -146,6 +152,10 @@ class MessageActivities:
             )
             if input.fallback_reason:
                 await store.set_handoff(session, tenant_id, conversation_id, input.fallback_reason)
+        if input.fallback_reason:
+            await events.publish(
+                self._deps.redis, input.tenant_id, "conversation.handoff", conversation_id=input.conversation_id, reason=input.fallback_reason
+            )
         return PersistOutboundResult(message_id=str(message_id))
 
     @activity.defn
@@ -154,3 +164,6 @@ class MessageActivities:
             await store.set_handoff(
                 session, _uuid(input.tenant_id, "tenant_id"), _uuid(input.conversation_id, "conversation_id"), input.reason
             )
+        await events.publish(
+            self._deps.redis, input.tenant_id, "conversation.handoff", conversation_id=input.conversation_id, reason=input.reason
+        )

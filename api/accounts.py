@@ -32,3 +32,7 @@ class ChannelAccountCache:
         if account.status != "active":
             raise Problem(403, "Channel account disabled")
         return account
+
+    def forget(self, channel_account_id: str) -> None:
+        """After an admin change: this process sees it at once, others within CACHE_SECONDS."""
+        self._cache.forget(channel_account_id)

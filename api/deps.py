@@ -14,6 +14,7 @@ from temporalio.client import Client
 from api.accounts import ChannelAccountCache
 from channels.registry import ChannelRegistry
 from core.crypto import SecretBox
+from core.rate_limit import RateLimiter
 from core.settings import Settings
 
 
@@ -28,6 +29,8 @@ class AppState:
     http: httpx.AsyncClient
     channels: ChannelRegistry
     accounts: ChannelAccountCache
+    limiter: RateLimiter
+    jwt_secret: bytes  # signs dashboard session tokens
 
 
 def _state(request: Request) -> AppState:

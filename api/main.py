@@ -13,13 +13,29 @@ from api.accounts import ChannelAccountCache
 from api.body import BodyLimitMiddleware
 from api.deps import AppState
 from api.problems import install_problem_handlers
-from api.routes import health, webchat, whatsapp
+from api.request_id import RequestIdMiddleware
+from api.routes import (
+    api_keys,
+    audit,
+    auth,
+    channel_accounts,
+    codec,
+    conversations,
+    customers,
+    events,
+    health,
+    tenants,
+    users,
+    webchat,
+    whatsapp,
+)
 from channels.registry import ChannelRegistry
-from core.crypto import SecretBox
+from core.credentials import derive_jwt_secret
+from core.rate_limit import RateLimiter
 from core.settings import Settings, get_settings
-from core.temporal import connect
+from core.temporal import connect_platform
 from models.db import make_engine, make_session_maker
-from workers.wiring import require
+from workers.wiring import require, secret_box
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,11 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        address, database_url, redis_url, master_key = require(settings)
-        temporal = await connect(address, settings.temporal_namespace)
+        _, database_url, redis_url, master_key = require(settings)
+        temporal = await connect_platform(settings)
         engine = make_engine(database_url, pool_size=settings.db_pool_size)
         sessions = make_session_maker(engine)
-        box = SecretBox(master_key)
+        box = secret_box(settings)
         redis = Redis.from_url(redis_url)
         http = httpx.AsyncClient(timeout=10)
         app.state.frontdesk = AppState(
@@ -44,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             http=http,
             channels=ChannelRegistry(http),
             accounts=ChannelAccountCache(sessions, box),
+            limiter=RateLimiter(redis),
+            jwt_secret=settings.jwt_secret.get_secret_value().encode() if settings.jwt_secret else derive_jwt_secret(master_key),
         )
         try:
             yield
@@ -60,8 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Every route reads at most this much; larger bodies get 413 before anything parses them.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Added last, so outermost: every response, a 413 included, carries X-Request-ID.
+    app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(webchat.router)
     app.include_router(whatsapp.router)
+    app.include_router(codec.router)
+    for admin in (auth, tenants, api_keys, users, channel_accounts, conversations, customers, audit, events):
+        app.include_router(admin.router)
     return app

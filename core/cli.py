@@ -28,7 +28,12 @@ def _tune_gc() -> None:
 def _logging() -> None:
     settings = get_settings()
     json = settings.log_json if settings.log_json is not None else settings.env == "production"
-    configure_logging(json=json, level=settings.log_level)
+    configure_logging(
+        json=json,
+        level=settings.log_level,
+        mask_pii=settings.log_mask_pii,
+        mask_extra_patterns=settings.log_mask_extra_patterns,
+    )
 
 
 @app.command()
@@ -88,6 +93,44 @@ def setup_temporal() -> None:
         raise typer.BadParameter("set TEMPORAL_ADDRESS")
     asyncio.run(ensure_search_attributes(settings.temporal_address, settings.temporal_namespace))
     typer.echo("search attributes registered")
+
+
+@app.command("rotate-master-key")
+def rotate_master_key_command(
+    new_key: Annotated[
+        str,
+        typer.Option(
+            "--new-key",
+            envvar="FRONTDESK_NEW_MASTER_KEY",
+            help="base64 of 32 random bytes (prefer the environment variable: a flag shows in `ps` and shell history); generated when unset",
+            show_default=False,
+        ),
+    ] = "",
+) -> None:
+    """Re-wrap every stored credential under a new master key, in one transaction."""
+    from core.crypto import UnknownMasterKeyError
+    from core.key_rotation import RotationError, rotate_master_key
+
+    try:
+        result = asyncio.run(rotate_master_key(get_settings(), new_key or None))
+    except (RotationError, UnknownMasterKeyError) as exc:  # nothing was changed
+        typer.echo(f"rotate-master-key: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"re-wrapped {result.count.rewrapped} secret(s) from key {result.old_key_id} to {result.new_key_id}"
+        f" ({result.count.unchanged} already under it)"
+    )
+    if result.key_file is not None:
+        typer.echo(f"{result.key_file} now holds the new key; the old one is in {result.key_file}.previous")
+        typer.echo("`frontdesk dev` uses it from its next start")
+        return
+    # The only time the new key is shown: the database already needs it.
+    typer.echo(
+        "\nThe database now needs the new key. Set, then restart every API and worker:\n"
+        f"  FRONTDESK_MASTER_KEY={result.new_key}\n"
+        "  FRONTDESK_MASTER_KEY_PREVIOUS=<the key FRONTDESK_MASTER_KEY holds now>"
+        "   (Temporal history written before the rotation is encrypted under it)"
+    )
 
 
 @app.command()

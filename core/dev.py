@@ -39,6 +39,7 @@ def _banner(stack: EmbeddedStack, seed: DemoSeed, settings: Settings, provider: 
         f"  Redis          {stack.addresses.redis_url}",
         f"  Web chat       POST {api}/v1/webchat/{seed.webchat_account_id}/messages   (or: frontdesk chat)",
         f"  WhatsApp hook  {api}/webhooks/whatsapp/{seed.whatsapp_account_id}   verify token: {seed.whatsapp_verify_token}",
+        f"  Admin API      Authorization: Bearer {stack.addresses.admin_key}   (platform key; POST {api}/v1/tenants makes a tenant and its first API key)",
         f"  Chat model     {provider.model + ' at ' + provider.base_url if provider else 'none configured: replies are the honest fallback (set OPENAI_API_KEY or FRONTDESK_DEMO_LLM_BASE_URL/MODEL)'}",
         "",
     ]
@@ -57,6 +58,8 @@ def run_dev(settings: Settings) -> None:
             master_key=settings.master_key.get_secret_value() if settings.master_key else None,
             temporal_port=settings.temporal_port,
             temporal_ui_port=settings.temporal_ui_port,
+            temporal_ui_codec_endpoint=f"http://{settings.api_host}:{settings.api_port}/codec",
+            admin_key=settings.admin_key.get_secret_value() if settings.admin_key else None,
         )
     except PortInUseError as exc:
         raise SystemExit(str(exc)) from None

@@ -1,64 +1,53 @@
 """structlog setup: JSON in production, console in development, PII and secrets masked.
 
 Standard-library records (Temporal's workflow.logger / activity.logger, uvicorn) go through the
-same processors, so they are masked too.
+same processors, so they are masked too. What is masked: core/log_mask.py.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 import structlog
 
-_SECRET_KEYS = re.compile(r"(secret|token|password|api_key|authorization|master_key)", re.I)
-_UNMASKED_KEYS = frozenset({"workflow_id", "conversation_id", "tenant_id", "timestamp", "level", "logger"})
-# Phone numbers and e-mail addresses are customer PII; keep the last digits for support work.
-_PHONE = re.compile(r"\+?\d[\d\s-]{7,}\d")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+from core.log_mask import LogMasker
+
+# The default masker (all PII); configure_logging builds the configured one.
+mask_pii = LogMasker()
 
 
-def _mask_text(text: str) -> str:
-    text = _EMAIL.sub("***@***", text)
-    return _PHONE.sub(lambda m: "***" + m.group(0)[-3:], text)
-
-
-def _mask_value(key: str, value: Any) -> Any:
-    if _SECRET_KEYS.search(key):
-        return "***"
-    if isinstance(value, str):
-        return _mask_text(value)
-    if isinstance(value, dict):
-        return {k: _mask_value(str(k), v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_mask_value(key, v) for v in value]
-    return value
-
-
-def mask_pii(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    for key, value in list(event_dict.items()):
-        if key not in _UNMASKED_KEYS:
-            event_dict[key] = _mask_value(key, value)
-    return event_dict
-
-
-def configure_logging(json: bool = False, level: str = "INFO") -> None:
+def configure_logging(
+    json: bool = False,
+    level: str = "INFO",
+    *,
+    mask_pii: bool = True,
+    mask_extra_patterns: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> None:
+    """`stream`: where every line goes (tests); by default structlog's own lines go to stdout
+    and standard-library records to stderr."""
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     # Masking runs before the timestamp is added, so dates never look like phone numbers.
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        mask_pii,
+        LogMasker(pii=mask_pii, extra_patterns=mask_extra_patterns),
         structlog.processors.TimeStamper(fmt="iso"),
     ]
+    # Replace the chain in place: a logger bound before this call keeps a reference to the list
+    # object, and must not keep logging unmasked.
+    processors = structlog.get_config()["processors"]
+    processors[:] = [*shared, renderer]
     structlog.configure(
-        processors=[*shared, renderer],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(stream) if stream is not None else structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
@@ -70,5 +59,7 @@ def configure_logging(json: bool = False, level: str = "INFO") -> None:
     root.setLevel(level)
 
 
-def get_logger(**bound: Any) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger().bind(**bound)
+def get_logger(**bound: Any) -> Any:
+    """A lazy logger: assembled on first use, so a module-level `log = get_logger()` made at
+    import time still gets the configuration (masking, level) set up later by the CLI."""
+    return structlog.get_logger(**bound)

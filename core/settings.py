@@ -27,8 +27,24 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL"))
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
 
-    # base64 of 32 random bytes; encrypts channel and provider credentials at rest.
+    # base64 of 32 random bytes; wraps the data keys that encrypt channel and provider
+    # credentials at rest, and derives the key that encrypts Temporal payloads.
     master_key: SecretStr | None = None
+    # The key before the last `frontdesk rotate-master-key`, still accepted for reading.
+    master_key_previous: SecretStr | None = None
+
+    # Platform operator credential: tenant management and the Temporal codec endpoints.
+    admin_key: SecretStr | None = None
+    # Signs dashboard session tokens (JWT, HS256); derived from the master key when unset.
+    jwt_secret: SecretStr | None = None
+    access_token_minutes: int = 15
+    refresh_token_hours: int = 12
+    # Old key stays valid this long after `POST /v1/api-keys/{id}/rotate` unless the call says otherwise.
+    api_key_rotation_grace_hours: float = 24.0
+    # Browser origin of the Temporal UI allowed to call /codec (CORS).
+    temporal_ui_origin: str = "http://localhost:8233"
+    # Where the API is reachable from outside (webhook URLs shown to tenants).
+    public_url: str | None = None
 
     # The demo tenant's chat provider (any OpenAI-compatible endpoint). With only
     # OPENAI_API_KEY set, the demo uses OpenAI itself.
@@ -67,6 +83,25 @@ class Settings(BaseSettings):
     # (tests/conftest.py), so determinism mistakes are still caught before they ship.
     workflow_sandbox: bool = False
 
+    # Rate limits (Redis token buckets, core/rate_limit.py): requests per second refilled, and
+    # the burst a quiet client may spend at once. Admin API: per API key and per tenant.
+    admin_rate_per_key_per_s: float = 20
+    admin_burst_per_key: int = 40
+    admin_rate_per_tenant_per_s: float = 50
+    admin_burst_per_tenant: int = 100
+    # Inbound traffic per channel account (webhooks and web chat). bench/webhook_ack.py drives
+    # 100 webhooks/s at one account and must never be throttled.
+    webhook_rate_per_account_per_s: float = 300
+    webhook_burst_per_account: int = 600
+    # One web-chat session (a browser tab): generous for a person, a cap for a looping script.
+    webchat_rate_per_session_per_s: float = 5
+    webchat_burst_per_session: int = 20
+
+    # Log masking (core/logging.py): phone numbers, e-mails, card numbers and tokens in every
+    # log line. Extra patterns are regular expressions whose matches are replaced by "***".
+    log_mask_pii: bool = True
+    log_mask_extra_patterns: list[str] = Field(default_factory=list)  # env: a JSON list
+
     def missing_servers(self) -> list[str]:
         """The variables a worker or API process needs that are unset."""
         required = (
@@ -79,7 +114,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_production(self) -> Settings:
-        if self.env == "production" and (missing := self.missing_servers()):
+        missing = self.missing_servers() + ([] if self.admin_key else ["FRONTDESK_ADMIN_KEY"])
+        if self.env == "production" and missing:
             raise ValueError(f"production needs {', '.join(missing)} to be set")
         return self
 

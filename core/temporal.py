@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.client import Interceptor as ClientInterceptor
 from temporalio.common import SearchAttributeKey
+from temporalio.converter import DataConverter
 
 from core.logging import get_logger
+from core.payload_codec import payload_data_converter
+from core.request_context import client_interceptors
+from core.settings import Settings
 
 log = get_logger()
 
@@ -29,13 +35,25 @@ CONVERSATION_STATUS = SearchAttributeKey.for_keyword("ConversationStatus")
 SEARCH_ATTRIBUTES = (TENANT_ID, CHANNEL, CUSTOMER_ID, CONVERSATION_STATUS)
 
 
-async def connect(address: str, namespace: str = "default", wait_seconds: float = 60) -> Client:
+async def connect(
+    address: str,
+    namespace: str = "default",
+    wait_seconds: float = 60,
+    *,
+    data_converter: DataConverter | None = None,
+    interceptors: Sequence[ClientInterceptor] = (),
+) -> Client:
     """Connect, waiting for a server that is still starting (dev server, compose start-up)."""
     started = time.monotonic()
     next_report = started + 2  # quiet while a local dev server is still booting
     while True:
         try:
-            client = await Client.connect(address, namespace=namespace)
+            client = await Client.connect(
+                address,
+                namespace=namespace,
+                data_converter=data_converter or DataConverter.default,
+                interceptors=interceptors,
+            )
             await client.service_client.check_health()
             return client
         except Exception as exc:
@@ -47,6 +65,19 @@ async def connect(address: str, namespace: str = "default", wait_seconds: float 
                 log.warning("waiting for Temporal", address=address, waited_s=round(now - started), error=repr(exc)[:300])
                 next_report = now + 10
             await asyncio.sleep(0.3)
+
+
+async def connect_platform(settings: Settings, wait_seconds: float = 60) -> Client:
+    """The client for conversation workflows: payloads encrypted with the master key's codec
+    (history holds customer messages) and request ids carried through. Every process that
+    starts, signals or runs these workflows must use it, or it reads ciphertext."""
+    return await connect(
+        settings.temporal_address or "",
+        settings.temporal_namespace,
+        wait_seconds,
+        data_converter=payload_data_converter(settings),
+        interceptors=client_interceptors(),
+    )
 
 
 async def register_search_attributes(client: Client) -> list[str]:

@@ -26,3 +26,6 @@ class TtlCache(Generic[K, V]):
             self._entries.clear()
         self._entries[key] = (now, value)
         return value
+
+    def forget(self, key: K) -> None:
+        self._entries.pop(key, None)

@@ -1,12 +1,16 @@
 """Imports every model so Base.metadata is complete (Alembic, tests)."""
 
+from models.audit import AuditEntry
 from models.base import Base
 from models.channel_accounts import ChannelAccount
 from models.conversations import Conversation, Message, MessageStatusEvent
 from models.customers import Customer, CustomerIdentity
+from models.identity import ApiKey, User, UserSession
 from models.tenants import LlmProvider, Tenant
 
 __all__ = [
+    "ApiKey",
+    "AuditEntry",
     "Base",
     "ChannelAccount",
     "Conversation",
@@ -16,4 +20,6 @@ __all__ = [
     "Message",
     "MessageStatusEvent",
     "Tenant",
+    "User",
+    "UserSession",
 ]

@@ -13,6 +13,7 @@ from models.base import Base, TenantOwned
 
 class Conversation(TenantOwned, Base):
     __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_tenant_created", "tenant_id", "created_at", "id"),)
 
     channel_account_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("channel_accounts.id", ondelete="CASCADE"), nullable=False

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -11,8 +11,14 @@ from models.base import Base, TenantOwned
 
 class Customer(TenantOwned, Base):
     __tablename__ = "customers"
+    __table_args__ = (
+        Index("ix_customers_tenant_email", "tenant_id", "email"),
+        Index("ix_customers_tenant_phone", "tenant_id", "phone"),
+    )
 
     display_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))  # lower-cased
+    phone: Mapped[str | None] = mapped_column(String(32))  # E.164 digits with "+"
 
 
 class CustomerIdentity(TenantOwned, Base):

@@ -22,6 +22,8 @@ from models.customers import Customer, CustomerIdentity
 _MESSAGES = Message.__table__
 _CONVERSATIONS = Conversation.__table__
 
+PHONE_CHANNELS = frozenset({"whatsapp", "sms"})
+
 # Later delivery states win; "failed" always wins (the customer did not get it).
 _STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
 
@@ -56,7 +58,9 @@ async def ensure_customer(
         return found
     customer_id = uuid.uuid4()
     display_name = name[:200] if name else None  # channel profile names have no length limit
-    session.add(Customer(id=customer_id, tenant_id=tenant_id, display_name=display_name))
+    # WhatsApp and SMS know a customer by phone number: record it so support can search by it.
+    phone = "+" + external_id if channel in PHONE_CHANNELS and external_id.isdigit() else None
+    session.add(Customer(id=customer_id, tenant_id=tenant_id, display_name=display_name, phone=phone))
     await session.flush()
     inserted = await session.scalar(
         insert(CustomerIdentity)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import os
 import sys
 import uuid
@@ -10,12 +12,13 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+import structlog
 from temporalio.client import Client
 
 from api.main import create_app
 from core.embedded.stack import start_stack
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import connect_platform
 from tests.factories import create_tenant
 from tests.standins.graph_server import GraphStandIn
 from tests.standins.openai_server import OpenAIStandIn
@@ -24,6 +27,7 @@ from workers.main import build_worker
 from workers.wiring import activity_deps
 
 TEST_DEBOUNCE_SECONDS = 0.8
+TEST_ADMIN_KEY = "test-platform-admin-key-0123456789"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -60,6 +64,7 @@ def settings(stack) -> Settings:
         database_url=a.database_url,
         redis_url=a.redis_url,
         master_key=a.master_key,
+        admin_key=TEST_ADMIN_KEY,
         task_queue=f"test-{uuid.uuid4()}",
         debounce_seconds=TEST_DEBOUNCE_SECONDS,
         webchat_reply_timeout_seconds=20,
@@ -97,7 +102,8 @@ async def deps(settings):
 
 @pytest.fixture(scope="session")
 async def temporal(settings) -> Client:
-    return await connect(settings.temporal_address or "")
+    # The platform client (encrypting codec): the worker and the API must agree on it.
+    return await connect_platform(settings)
 
 
 @pytest.fixture(scope="session")
@@ -137,6 +143,22 @@ def _reset_standins(request):
             standin = request.getfixturevalue(name)
             standin.fail_with = None
             standin.slow_seconds = 0.0
+
+
+@pytest.fixture
+def captured_output():
+    """A buffer for `configure_logging(..., stream=captured_output)`; the test session's logging
+    is restored afterwards."""
+    config = structlog.get_config()
+    saved = {**config, "processors": list(config["processors"])}
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    yield buffer
+    config["processors"][:] = saved.pop("processors")
+    structlog.configure(processors=config["processors"], **saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

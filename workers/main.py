@@ -16,8 +16,8 @@ from activities.messages import MessageActivities
 from activities.replies import ReplyActivities
 from core.logging import get_logger
 from core.settings import Settings
-from core.temporal import TaskQueue, connect
-from workers.log_context import LogContextInterceptor
+from core.temporal import TaskQueue, connect_platform
+from workers.log_context import worker_interceptors
 from workers.wiring import activity_deps, require
 from workflows.conversation import ConversationWorkflow
 
@@ -42,7 +42,7 @@ def build_worker(client: Client, deps: ActivityDeps, settings: Settings) -> Work
         # More than 5 pollers per worker measured worse on the dev server (MODELS.md).
         max_concurrent_workflow_task_polls=5,
         max_concurrent_activity_task_polls=5,
-        interceptors=[LogContextInterceptor()],
+        interceptors=worker_interceptors(client),  # log ids; request ids if the client lacks them
         # On SIGTERM, let in-flight sends finish before cancelling them.
         graceful_shutdown_timeout=timedelta(seconds=15),
         workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner(),
@@ -53,7 +53,7 @@ async def run_worker(settings: Settings, queue: str) -> None:
     if queue != TaskQueue.FRONTDESK:
         raise SystemExit(f"unknown queue {queue!r}; this release serves {TaskQueue.FRONTDESK!r}")
     address, *_ = require(settings)
-    client = await connect(address, settings.temporal_namespace)
+    client = await connect_platform(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -29,9 +29,17 @@ def require(settings: Settings) -> tuple[str, str, str, str]:
     )
 
 
+def secret_box(settings: Settings) -> SecretBox:
+    """The master key, plus the one before the last rotation so values not yet re-wrapped (or
+    a process not yet restarted after `frontdesk rotate-master-key`) still read."""
+    _, _, _, master_key = require(settings)
+    previous = [settings.master_key_previous.get_secret_value()] if settings.master_key_previous else []
+    return SecretBox(master_key, previous=previous)
+
+
 @asynccontextmanager
 async def activity_deps(settings: Settings) -> AsyncIterator[ActivityDeps]:
-    _, database_url, redis_url, master_key = require(settings)
+    _, database_url, redis_url, _ = require(settings)
     engine = make_engine(database_url, pool_size=settings.db_pool_size)
     redis = Redis.from_url(redis_url)
     # Connection pooling to channels and providers; timeouts below the activity timeouts.
@@ -40,7 +48,7 @@ async def activity_deps(settings: Settings) -> AsyncIterator[ActivityDeps]:
         yield ActivityDeps(
             sessions=make_session_maker(engine),
             statements=make_autocommit_session_maker(engine),
-            secrets=SecretBox(master_key),
+            secrets=secret_box(settings),
             redis=redis,
             http=http,
             channels=ChannelRegistry(http),

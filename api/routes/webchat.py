@@ -16,7 +16,9 @@ from temporalio.service import RPCError
 
 from api.conversations import webchat_turn
 from api.deps import AppState, StateDep, WsStateDep
+from api.inbound_guard import InboundGuard
 from api.problems import Problem
+from api.rate_limits import too_many_requests
 from channels.base import InboundMessage
 from core.ids import conversation_workflow_id
 from models.accounts_store import ResolvedChannelAccount
@@ -55,6 +57,11 @@ class HistoryOut(BaseModel):
 
 
 async def _run_turn(state: AppState, account: ResolvedChannelAccount, body: WebchatMessageIn) -> WebchatReplyOut:
+    # Before the turn: a refused message starts nothing, and the widget retries it (same
+    # client_message_id) after Retry-After. One Redis round trip for both buckets.
+    decision = await InboundGuard(state.redis, state.settings).admit_webchat(str(account.id), body.session_id)
+    if not decision.allowed:
+        raise too_many_requests(decision, "too many messages from this chat; retry with the same client_message_id")
     message = InboundMessage(
         channel=WEBCHAT,
         channel_account_id=str(account.id),
@@ -90,7 +97,11 @@ async def _run_turn(state: AppState, account: ResolvedChannelAccount, body: Webc
 @router.post(
     "/{channel_account_id}/messages",
     response_model=WebchatReplyOut,
-    responses={404: {"description": "Unknown channel account"}, 504: {"description": "Reply not ready; retry"}},
+    responses={
+        404: {"description": "Unknown channel account"},
+        429: {"description": "Too many messages; retry after Retry-After"},
+        504: {"description": "Reply not ready; retry"},
+    },
 )
 async def post_message(channel_account_id: str, body: WebchatMessageIn, state: StateDep) -> WebchatReplyOut:
     """Send a customer's message and get the assistant's reply (one durable turn)."""
@@ -154,7 +165,8 @@ async def websocket_chat(websocket: WebSocket, channel_account_id: str, state: W
             reply = await _run_turn(state, account, body)
         except Problem as exc:
             await send({"type": "error", "status": exc.status, "title": exc.title, "detail": exc.detail,
-                        "client_message_id": body.client_message_id})
+                        "client_message_id": body.client_message_id,
+                        "retry_after": (exc.headers or {}).get("Retry-After")})  # 429, 503, 504: when to resend
             return
         await send({"type": "reply", **reply.model_dump()})
 

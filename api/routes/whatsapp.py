@@ -7,7 +7,7 @@ import hmac
 from collections import defaultdict
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
@@ -15,7 +15,9 @@ from temporalio.service import RPCError
 
 from api.conversations import signal_inbound
 from api.deps import AppState, StateDep
+from api.inbound_guard import InboundGuard
 from api.problems import Problem
+from api.rate_limits import too_many_requests
 from channels.base import InboundMessage, PayloadError, SignatureError, StatusUpdate
 from models import messages_store
 from models.accounts_store import ResolvedChannelAccount
@@ -48,11 +50,12 @@ async def verify_subscription(
 @router.post(
     "/{channel_account_id}",
     response_model=WebhookAck,
-    responses={400: {}, 401: {}, 404: {}, 413: {}, 503: {}},
+    responses={400: {}, 401: {}, 404: {}, 413: {}, 429: {}, 503: {}},
 )
-async def receive(channel_account_id: str, request: Request, state: StateDep) -> WebhookAck:
+async def receive(channel_account_id: str, request: Request, state: StateDep, background: BackgroundTasks) -> WebhookAck:
     """Answered 200 only after every message is durably handed to its conversation workflow,
-    so a failure here makes Meta redeliver instead of losing the message."""
+    so a failure here makes Meta redeliver instead of losing the message. A flood beyond the
+    account's rate gets 429 with Retry-After, except a body of already accepted messages (200)."""
     account = await state.accounts.require(channel_account_id, WHATSAPP)
     raw = await request.body()  # capped by BodyLimitMiddleware
     adapter = state.channels.get(WHATSAPP)
@@ -65,8 +68,17 @@ async def receive(channel_account_id: str, request: Request, state: StateDep) ->
     except PayloadError as exc:
         raise Problem(400, "Malformed webhook payload", str(exc)) from None
 
+    # After verification: an unsigned flood is 401 above and never spends the account's budget.
+    guard = InboundGuard(state.redis, state.settings)
+    verdict = await guard.admit_webhook(str(account.id), [m.external_id for m in parsed.messages], other_work=bool(parsed.statuses))
+    if not verdict.decision.allowed:
+        raise too_many_requests(verdict.decision, "this channel account is receiving more webhooks than its rate limit")
+    # Ids recorded as accepted are already in their workflow's history: signalling them
+    # again would only be dropped there.
+    fresh = [m for m in parsed.messages if m.external_id not in verdict.seen]
+
     by_contact: dict[str, list[InboundMessage]] = defaultdict(list)
-    for message in parsed.messages:
+    for message in fresh:
         by_contact[message.contact_id].append(message)
 
     async def hand_over(messages: list[InboundMessage]) -> None:
@@ -77,6 +89,9 @@ async def receive(channel_account_id: str, request: Request, state: StateDep) ->
         await asyncio.gather(*(hand_over(group) for group in by_contact.values()))
     except RPCError as exc:
         raise Problem(503, "Could not accept the message yet", exc.message, {"Retry-After": "5"}) from None
+    # After the response is sent: the record only saves redundant signals, so it need not
+    # delay the acknowledgement (one Redis round trip less on the hot path).
+    background.add_task(guard.record_accepted, str(account.id), [m.external_id for m in fresh])
     if parsed.statuses:
         await _record_statuses(state, account, parsed.statuses)
     return WebhookAck(messages=len(parsed.messages), statuses=len(parsed.statuses))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,15 +26,24 @@ class StackAddresses:
     redis_url: str
     master_key: str
     temporal_ui_url: str | None = None
+    # The key before the last `frontdesk rotate-master-key` (master.key.previous): Temporal
+    # history written before the rotation is encrypted under it.
+    master_key_previous: str | None = None
+    admin_key: str | None = None  # the platform operator's key (tenant management, codec)
 
     def env(self) -> dict[str, str]:
         """What a worker or API child process needs to reach this stack."""
-        return {
+        env = {
             "TEMPORAL_ADDRESS": self.temporal_address,
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "FRONTDESK_MASTER_KEY": self.master_key,
         }
+        if self.master_key_previous:
+            env["FRONTDESK_MASTER_KEY_PREVIOUS"] = self.master_key_previous
+        if self.admin_key:
+            env["FRONTDESK_ADMIN_KEY"] = self.admin_key
+        return env
 
 
 @dataclass
@@ -64,16 +74,29 @@ class EmbeddedStack:
                     pass
 
 
-def load_or_create_master_key(data_dir: Path) -> str:
-    path = data_dir / "master.key"
+def _load_or_create_key(path: Path, generate) -> str:
+    """A key kept in the data dir (mode 600) so every `frontdesk dev` run uses the same one."""
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = generate_master_key()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = generate()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
     return key
+
+
+def load_or_create_master_key(data_dir: Path) -> str:
+    return _load_or_create_key(data_dir / "master.key", generate_master_key)
+
+
+def load_or_create_admin_key(data_dir: Path) -> str:
+    return _load_or_create_key(data_dir / "admin.key", lambda: "fdadmin_" + secrets.token_urlsafe(32))
+
+
+def _previous_master_key(data_dir: Path) -> str | None:
+    path = data_dir / "master.key.previous"
+    return path.read_text().strip() if path.exists() else None
 
 
 def start_stack(
@@ -88,6 +111,8 @@ def start_stack(
     prefer_system_redis: bool = True,
     redis_db: int = 0,
     temporal_headless: bool = False,
+    temporal_ui_codec_endpoint: str | None = None,
+    admin_key: str | None = None,
 ) -> EmbeddedStack:
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,6 +126,7 @@ def start_stack(
                 ui_port=temporal_ui_port,
                 log_file=data_dir / "temporal.log",
                 headless=temporal_headless,
+                ui_codec_endpoint=temporal_ui_codec_endpoint,
             )
             temporal_address = stack.temporal.address
             ui_url = None if temporal_headless else f"http://127.0.0.1:{stack.temporal.ui_port}"
@@ -116,6 +142,8 @@ def start_stack(
             redis_url=redis_url,
             master_key=master_key or load_or_create_master_key(data_dir),
             temporal_ui_url=ui_url,
+            master_key_previous=None if master_key else _previous_master_key(data_dir),
+            admin_key=admin_key or load_or_create_admin_key(data_dir),
         )
         prepare(stack.addresses)
     except BaseException:

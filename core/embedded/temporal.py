@@ -73,6 +73,7 @@ def start_temporal(
     ui_port: int | None = None,
     log_file: Path | None = None,
     headless: bool = False,
+    ui_codec_endpoint: str | None = None,
 ) -> TemporalDevServer:
     _stop_orphan(db_file)
     for wanted, what in ((port, "FRONTDESK_TEMPORAL_PORT"), (ui_port, "FRONTDESK_TEMPORAL_UI_PORT")):
@@ -94,6 +95,10 @@ def start_temporal(
     ]  # fmt: skip
     if headless:
         args.append("--headless")
+    elif ui_codec_endpoint:
+        # The UI then sends encrypted payloads to the API's /codec to show them decoded
+        # (core/payload_codec.py); the browser calls it, so it must be reachable from there.
+        args += ["--ui-codec-endpoint", ui_codec_endpoint]
     for value in TUNED_DYNAMIC_CONFIG:
         args += ["--dynamic-config-value", value]
     for pragma in SQLITE_PRAGMAS:

@@ -118,6 +118,9 @@ def test_dev_runs_stops_and_keeps_data(tmp_path):
         ui_url = re.search(r"Temporal UI\s+(\S+)", banner).group(1)
         assert httpx.get(ui_url, timeout=10).status_code == 200
         token = re.search(r"verify token: (\S+)", banner).group(1)
+        admin_key = re.search(r"Authorization: Bearer (\S+)", banner).group(1)
+        made = httpx.post(f"{first.api}/v1/tenants", json={"slug": "dev-shop", "name": "Dev Shop"}, headers={"Authorization": f"Bearer {admin_key}"})
+        assert made.status_code == 201, made.text
         reply = _chat(first.api, "visitor-1", "Hello, anyone there?")
         assert reply["reply"] == FALLBACK_TEXT and reply["needs_human"] is True  # no model configured
 
@@ -138,6 +141,7 @@ def test_dev_runs_stops_and_keeps_data(tmp_path):
         banner = second.banner()
         second.wait_ready()
         assert re.search(r"verify token: (\S+)", banner).group(1) == token  # the seed did not rotate it
+        assert re.search(r"Authorization: Bearer (\S+)", banner).group(1) == admin_key
         history = httpx.get(f"{second.api}/v1/webchat/{DEMO_WEBCHAT_ID}/messages", params={"session_id": "visitor-1"}).json()
         assert [m["text"] for m in history["messages"]] == ["Hello, anyone there?", FALLBACK_TEXT]
     finally:

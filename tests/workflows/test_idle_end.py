@@ -6,6 +6,7 @@ import asyncio
 
 from temporalio.client import WorkflowExecutionStatus
 
+from api.inbound_guard import seen_key
 from core.ids import conversation_workflow_id
 from tests.factories import eventually, new_phone, new_wamid, signature, whatsapp_payload
 
@@ -43,7 +44,7 @@ async def test_idle_web_chat_ends_and_a_retry_gets_the_same_reply(make_api, tena
 
 
 async def test_whatsapp_redelivery_after_the_conversation_ended_is_not_answered_again(
-    make_api, tenant, temporal, graph_standin, openai_standin
+    make_api, tenant, temporal, graph_standin, openai_standin, deps
 ):
     http = await make_api(idle_timeout_seconds=2)
     phone, wamid = new_phone(), new_wamid()
@@ -60,7 +61,9 @@ async def test_whatsapp_redelivery_after_the_conversation_ended_is_not_answered_
     first_run = (await handle.describe()).run_id
 
     calls = len(openai_standin.calls_for(tenant.model))
-    # Meta redelivers the same message (it does, for days): a new run starts, finds it answered.
+    # Meta redelivers the same message (it does, for days). Past the API's record of accepted
+    # ids (an hour), the redelivery starts a new run, which must find it answered.
+    await deps.redis.delete(seen_key(tenant.whatsapp_id, wamid))
     assert (await http.post(f"/webhooks/whatsapp/{tenant.whatsapp_id}", content=body, headers=headers)).status_code == 200
 
     async def new_run_ended() -> bool:
