@@ -58,7 +58,7 @@ async def _from_api_key(state: AppState, token: str) -> Principal:
     prefix = api_key_prefix(token)
     if prefix is None:
         raise unauthorized("the API key is malformed")
-    async with state.sessions() as session:
+    async with state.statements() as session:
         key = await api_key_by_prefix(session, prefix)
         if key is None or not api_key_matches(token, key.secret_hash):
             raise unauthorized("the API key is not valid")
@@ -71,7 +71,6 @@ async def _from_api_key(state: AppState, token: str) -> Principal:
             raise Problem(403, "Tenant suspended", "this tenant is suspended; contact the platform operator")
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             await touch_api_key(session, key.id)
-            await session.commit()
     return Principal("api_key", str(key.id), key.tenant_id, key.scopes)
 
 
@@ -82,7 +81,7 @@ async def _from_session_token(state: AppState, token: str) -> Principal:
         raise unauthorized("the session token has expired; refresh it") from None
     except TokenInvalid:
         raise unauthorized("the session token is not valid") from None
-    async with state.sessions() as session:
+    async with state.statements() as session:
         stored = await user_session(session, claims.session_id, claims.user_id, claims.tenant_id)
     if stored is None or stored.revoked_at is not None or stored.user_status != "active":
         raise unauthorized("the session has ended; sign in again")

@@ -24,6 +24,8 @@ class AppState:
     temporal: Client
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # Autocommit: single-statement lookups (credentials) skip BEGIN/ROLLBACK round trips.
+    statements: async_sessionmaker[AsyncSession]
     redis: Redis
     secrets: SecretBox
     http: httpx.AsyncClient

@@ -34,7 +34,7 @@ from core.credentials import derive_jwt_secret
 from core.rate_limit import RateLimiter
 from core.settings import Settings, get_settings
 from core.temporal import connect_platform
-from models.db import make_engine, make_session_maker
+from models.db import make_autocommit_session_maker, make_engine, make_session_maker
 from workers.wiring import require, secret_box
 
 
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             temporal=temporal,
             engine=engine,
             sessions=sessions,
+            statements=make_autocommit_session_maker(engine),
             redis=redis,
             secrets=box,
             http=http,

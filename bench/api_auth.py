@@ -38,7 +38,7 @@ from core.embedded.stack import start_stack
 from core.rate_limit import RateLimiter
 from core.scopes import TENANT_SCOPES
 from core.settings import Settings
-from models.db import make_engine, make_session_maker
+from models.db import make_autocommit_session_maker, make_engine, make_session_maker
 from models.identity import User, UserSession
 from models.tenant_db import tenant_transaction
 from models.tenants import Tenant
@@ -63,10 +63,11 @@ async def _timed(n: int, one: Callable[[], Awaitable[None]]) -> list[float]:
 async def run(database_url: str, redis_url: str, master_key: str, requests: int) -> list[dict]:
     engine = make_engine(database_url, pool_size=2)
     sessions = make_session_maker(engine)
+    statements = make_autocommit_session_maker(engine)
     redis = Redis.from_url(redis_url)
     # Buckets large enough that every measured request is allowed (the decision is still made).
     settings = Settings(admin_rate_per_key_per_s=1e9, admin_burst_per_key=10**9, admin_rate_per_tenant_per_s=1e9, admin_burst_per_tenant=10**9)
-    state = SimpleNamespace(settings=settings, sessions=sessions, limiter=RateLimiter(redis), jwt_secret=derive_jwt_secret(master_key))
+    state = SimpleNamespace(settings=settings, sessions=sessions, statements=statements, limiter=RateLimiter(redis), jwt_secret=derive_jwt_secret(master_key))
     tenant_id, user_id, session_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     async with sessions.begin() as session:
         session.add(Tenant(id=tenant_id, slug=f"bench-{tenant_id.hex[:8]}", name="Bench", status="active", settings={}))
