@@ -22,11 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import AppState, StateDep
 from api.problems import Problem
 from api.rate_limits import too_many_requests
-from core.credentials import TokenExpired, TokenInvalid, api_key_matches, api_key_prefix, read_token
+from core.credentials import (
+    SessionClaims,
+    TokenExpired,
+    TokenInvalid,
+    TokenType,
+    api_key_matches,
+    api_key_prefix,
+    read_token,
+)
 from core.rate_limit import Limit, bucket_key
 from core.scopes import ROLE_SCOPES, Role, Scope
 from models.audit import AuditEntry
-from models.identity_store import api_key_by_prefix, touch_api_key, user_session
+from models.identity_store import StoredSession, api_key_by_prefix, touch_api_key, user_session
 from models.tenant_db import tenant_transaction
 
 # last_used_at is written at most this often per key: a write per request would double the cost.
@@ -68,25 +76,36 @@ async def _from_api_key(state: AppState, token: str) -> Principal:
         if key.expires_at is not None and key.expires_at <= now:
             raise unauthorized("the API key has expired")
         if key.tenant_status != "active":
-            raise Problem(403, "Tenant suspended", "this tenant is suspended; contact the platform operator")
+            raise tenant_suspended()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             await touch_api_key(session, key.id)
     return Principal("api_key", str(key.id), key.tenant_id, key.scopes)
 
 
-async def _from_session_token(state: AppState, token: str) -> Principal:
+def tenant_suspended() -> Problem:
+    return Problem(403, "Tenant suspended", "this tenant is suspended; contact the platform operator")
+
+
+async def live_session(state: AppState, token: str, kind: TokenType) -> tuple[SessionClaims, StoredSession]:
+    """A dashboard token whose session is still open, user active and tenant not suspended."""
     try:
-        claims = read_token(state.jwt_secret, token, "access")
+        claims = read_token(state.jwt_secret, token, kind)
     except TokenExpired:
-        raise unauthorized("the session token has expired; refresh it") from None
+        raise unauthorized(f"the {kind} token has expired; " + ("refresh it" if kind == "access" else "sign in again")) from None
     except TokenInvalid:
-        raise unauthorized("the session token is not valid") from None
+        raise unauthorized(f"the {kind} token is not valid") from None
     async with state.statements() as session:
         stored = await user_session(session, claims.session_id, claims.user_id, claims.tenant_id)
-    if stored is None or stored.revoked_at is not None or stored.user_status != "active":
+    ended = stored is None or stored.revoked_at is not None or stored.expires_at <= datetime.now(UTC)
+    if ended or stored.user_status != "active":
         raise unauthorized("the session has ended; sign in again")
     if stored.tenant_status != "active":
-        raise Problem(403, "Tenant suspended", "this tenant is suspended; contact the platform operator")
+        raise tenant_suspended()
+    return claims, stored
+
+
+async def _from_session_token(state: AppState, token: str) -> Principal:
+    claims, stored = await live_session(state, token, "access")
     # The role is read fresh: a demoted user loses scopes at once, not when the token expires.
     role = Role(stored.role)
     return Principal("user", str(claims.user_id), claims.tenant_id, ROLE_SCOPES[role], role=role.value, session_id=claims.session_id)

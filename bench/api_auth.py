@@ -32,9 +32,8 @@ from sqlalchemy import select
 
 from api.auth import authenticate, enforce_rate_limits
 from api.routes.api_keys import create_key
-from bench.common import percentile
+from bench.common import percentile, stack_from_env
 from core.credentials import SessionClaims, derive_jwt_secret, issue_token
-from core.embedded.stack import start_stack
 from core.rate_limit import RateLimiter
 from core.scopes import TENANT_SCOPES
 from core.settings import Settings
@@ -146,16 +145,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
     args = parser.parse_args()
-    settings = Settings()
     data_dir = Path(tempfile.mkdtemp(prefix="frontdesk-bench-auth-"))
-    stack = start_stack(
-        data_dir,
-        temporal_address=settings.temporal_address,
-        database_url=settings.database_url,
-        redis_url=settings.redis_url,
-        master_key=settings.master_key.get_secret_value() if settings.master_key else None,
-        temporal_headless=True,
-    )
+    stack = stack_from_env(data_dir)
     try:
         a = stack.addresses
         for line in asyncio.run(run(a.database_url, a.redis_url, a.master_key, args.requests)):

@@ -63,11 +63,10 @@ async def seed_tenant(running: RunningPlatform, openai_url: str, graph_url: str)
         return await create_tenant(sessions, SecretBox(a.master_key), openai_url=openai_url, graph_url=graph_url)
 
 
-@contextmanager
-def platform(task_queue: str = "bench", workers: int = 1):
+def stack_from_env(data_dir: Path) -> EmbeddedStack:
+    """The embedded stack, with each part on the external server its env var names, if any."""
     settings = Settings()
-    data_dir = Path(tempfile.mkdtemp(prefix="frontdesk-bench-"))
-    stack = start_stack(
+    return start_stack(
         data_dir,
         temporal_address=settings.temporal_address,
         database_url=settings.database_url,
@@ -75,6 +74,12 @@ def platform(task_queue: str = "bench", workers: int = 1):
         master_key=settings.master_key.get_secret_value() if settings.master_key else None,
         temporal_headless=True,
     )
+
+
+@contextmanager
+def platform(task_queue: str = "bench", workers: int = 1):
+    data_dir = Path(tempfile.mkdtemp(prefix="frontdesk-bench-"))
+    stack = stack_from_env(data_dir)
     port = free_port()
     env = {**os.environ, **stack.addresses.env(), "FRONTDESK_TASK_QUEUE": task_queue, "FRONTDESK_LOG_LEVEL": "WARNING"}
     running = RunningPlatform(stack=stack, api_url=f"http://127.0.0.1:{port}")

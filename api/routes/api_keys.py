@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Ctx, Scoped
 from api.pagination import CursorQuery, LimitQuery, Page, newest_first, page_of
 from api.problems import Problem
+from api.tenant_rows import owned_or_404
 from core.credentials import new_api_key
 from core.scopes import TENANT_SCOPES, Scope
 from models.identity import ApiKey
@@ -78,10 +79,7 @@ async def create_key(
 
 
 async def _key(session: AsyncSession, ctx: Ctx, key_id: uuid.UUID) -> ApiKey:
-    row = await session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.tenant_id == ctx.tenant_id))
-    if row is None:
-        raise Problem(404, "Not found", f"no API key {key_id}")
-    return row
+    return await owned_or_404(session, ApiKey, key_id, ctx.tenant_id, "API key")
 
 
 @router.post("", status_code=201, response_model=CreatedApiKey, summary="Create an API key (shown once)")

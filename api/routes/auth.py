@@ -10,14 +10,13 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 
-from api.auth import Ctx, Scoped, unauthorized
+from api.auth import Ctx, Scoped, live_session, tenant_suspended, unauthorized
 from api.deps import AppState, StateDep
 from api.problems import Problem
 from api.rate_limits import too_many_requests
-from core.credentials import SessionClaims, TokenExpired, TokenInvalid, issue_token, read_token, verify_password
+from core.credentials import SessionClaims, issue_token, verify_password
 from core.scopes import Role
 from models.identity import User, UserSession
-from models.identity_store import user_session
 from models.tenants import Tenant
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -85,7 +84,7 @@ async def login(body: Login, state: StateDep) -> TokenPair:
     if not await verify_password(body.password, user.password_hash if user else None) or user.status != "active":
         raise unauthorized("wrong tenant, e-mail or password")
     if tenant_status != "active":
-        raise Problem(403, "Tenant suspended", "this tenant is suspended; contact the platform operator")
+        raise tenant_suspended()
     now = datetime.now(UTC)
     session_id = uuid.uuid4()
     async with state.sessions.begin() as session:
@@ -101,18 +100,7 @@ async def login(body: Login, state: StateDep) -> TokenPair:
 
 @router.post("/refresh", response_model=TokenPair, summary="Exchange a refresh token for a new access token")
 async def refresh(body: Refresh, state: StateDep) -> TokenPair:
-    try:
-        claims = read_token(state.jwt_secret, body.refresh_token, "refresh")
-    except TokenExpired:
-        raise unauthorized("the refresh token has expired; sign in again") from None
-    except TokenInvalid:
-        raise unauthorized("the refresh token is not valid") from None
-    async with state.sessions() as session:
-        stored = await user_session(session, claims.session_id, claims.user_id, claims.tenant_id)
-    if stored is None or stored.revoked_at is not None or stored.expires_at <= datetime.now(UTC) or stored.user_status != "active":
-        raise unauthorized("the session has ended; sign in again")
-    if stored.tenant_status != "active":
-        raise Problem(403, "Tenant suspended", "this tenant is suspended; contact the platform operator")
+    claims, stored = await live_session(state, body.refresh_token, "refresh")
     return _pair(state, SessionClaims(claims.user_id, claims.tenant_id, claims.session_id, Role(stored.role).value, "access"))
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Ctx, Scoped
 from api.pagination import CursorQuery, LimitQuery, Page, newest_first, page_of
 from api.problems import Problem
+from api.tenant_rows import owned_or_404
 from channels.account_settings import ACCOUNT_SCHEMAS
 from core.scopes import Scope
 from models.channel_accounts import ChannelAccount
@@ -94,10 +95,7 @@ def _changed_names(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 async def _account(session: AsyncSession, ctx: Ctx, account_id: uuid.UUID) -> ChannelAccount:
-    row = await session.scalar(select(ChannelAccount).where(ChannelAccount.id == account_id, ChannelAccount.tenant_id == ctx.tenant_id))
-    if row is None:
-        raise Problem(404, "Not found", f"no channel account {account_id}")
-    return row
+    return await owned_or_404(session, ChannelAccount, account_id, ctx.tenant_id, "channel account")
 
 
 @router.post("", status_code=201, response_model=ChannelAccountOut, summary="Connect a channel account")

@@ -16,6 +16,7 @@ from api.auth import Ctx, Scoped
 from api.pagination import CursorQuery, LimitQuery, Page, newest_first, page_of
 from api.problems import Problem
 from api.routes.conversations import ConversationOut, conversation_out, conversations_query
+from api.tenant_rows import owned_or_404
 from core.scopes import Scope
 from models.conversations import Conversation
 from models.customers import Customer, CustomerIdentity
@@ -108,10 +109,7 @@ def _escape_like(text: str) -> str:
 
 
 async def _customer(session, ctx: Ctx, customer_id: uuid.UUID) -> Customer:
-    row = await session.scalar(select(Customer).where(Customer.id == customer_id, Customer.tenant_id == ctx.tenant_id))
-    if row is None:
-        raise Problem(404, "Not found", f"no customer {customer_id}")
-    return row
+    return await owned_or_404(session, Customer, customer_id, ctx.tenant_id, "customer")
 
 
 @router.get("/{customer_id}", response_model=CustomerDetail, summary="A customer with their identities on every channel")

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Ctx, Scoped
 from api.pagination import CursorQuery, LimitQuery, Page, newest_first, page_of
 from api.problems import Problem
+from api.tenant_rows import owned_or_404
 from core.credentials import hash_password
 from core.scopes import Role, Scope
 from models.identity import User, UserSession
@@ -68,10 +69,7 @@ async def _may_grant_owner(session: AsyncSession, ctx: Ctx) -> bool:
 
 
 async def _user(session: AsyncSession, ctx: Ctx, user_id: uuid.UUID) -> User:
-    row = await session.scalar(select(User).where(User.id == user_id, User.tenant_id == ctx.tenant_id))
-    if row is None:
-        raise Problem(404, "Not found", f"no user {user_id}")
-    return row
+    return await owned_or_404(session, User, user_id, ctx.tenant_id, "user")
 
 
 async def _end_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
