@@ -4,7 +4,7 @@
 # on every payload it decodes, and string annotations turn that into an eval each time.
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -13,6 +13,12 @@ from activities.deps import ActivityDeps
 from channels.base import ChannelError, OutboundMessage
 from core import events
 from models import accounts_store, messages_store
+
+# How long after an attempt a retry waits for that attempt's receipt before sending again.
+# Meta's "sent" receipts usually arrive within seconds; retries come after the activity's
+# start-to-close timeout (30 s) when a worker died mid-send.
+RECEIPT_GRACE = timedelta(seconds=60)
+RECEIPT_POLL = timedelta(seconds=5)
 
 
 @dataclass
@@ -30,6 +36,21 @@ class SendReplyResult:
 
 
 class DeliveryActivities:
+    """Effectively-once sends.
+
+    The outbound row (unique idempotency key: workflow + turn) is checked before the channel
+    call and the channel's message id recorded after it. The gap between the channel accepting
+    a message and our commit (a worker killed there, or an answer lost on the wire) is closed
+    for channels whose receipts echo our key (WhatsApp's biz_opaque_callback_data): each
+    attempt is marked before the call, and a retry that finds a mark waits for the receipt of
+    the earlier attempt instead of sending again.
+
+    Remaining window: the channel accepted the earlier attempt but its receipt has not reached
+    us within RECEIPT_GRACE of that attempt (the channel's webhooks down or far behind). Then
+    the retry sends again and the customer may see the reply twice. For channels without
+    echoed receipts the window is the gap itself: one HTTP answer plus one local commit.
+    """
+
     def __init__(self, deps: ActivityDeps) -> None:
         self._deps = deps
 
@@ -49,10 +70,21 @@ class DeliveryActivities:
             raise ApplicationError("channel account not found", type="InvalidInput", non_retryable=True)
 
         adapter = self._deps.channels.get(account.channel)
-        outbound = OutboundMessage(to=input.to, text=message.text, idempotency_key=message.idempotency_key or "")
+        key = message.idempotency_key or ""
+        if message.send_attempted_at is not None and adapter.receipts_echo_reference and key:
+            confirmed = await self._earlier_attempt(tenant_id, message_id, account.id, key, message.send_attempted_at)
+            if confirmed:
+                return SendReplyResult(provider_message_id=confirmed, already_sent=True)
+        async with self._deps.statements() as session:  # one autocommit statement
+            await messages_store.mark_send_attempt(session, tenant_id, message_id, datetime.now(UTC))
+
+        outbound = OutboundMessage(to=input.to, text=message.text, idempotency_key=key)
         try:
             sent = await adapter.send(outbound, account.config, account.secrets)
         except ChannelError as exc:
+            if not exc.maybe_delivered:  # the channel answered (or was never reached): nothing to wait for
+                async with self._deps.statements() as session:
+                    await messages_store.mark_send_attempt(session, tenant_id, message_id, None)
             if exc.retryable:
                 raise ApplicationError(
                     str(exc),
@@ -62,12 +94,33 @@ class DeliveryActivities:
             async with self._deps.sessions.begin() as session:
                 await messages_store.record_send_failure(session, tenant_id, message_id, str(exc))
             raise ApplicationError(str(exc), type="ChannelRejected", non_retryable=True) from exc
-        # Remaining window: a crash after the channel accepted the message but before this commit
-        # makes the retry send it again. The Cloud API has no idempotency header to close it;
-        # the window is the duration of one local commit.
-        async with self._deps.sessions.begin() as session:
-            await messages_store.record_sent(session, tenant_id, message_id, sent.provider_message_id)
-        await events.publish(
-            self._deps.redis, input.tenant_id, "message.sent", message_id=input.message_id, provider_message_id=sent.provider_message_id
-        )
+        await self._record(tenant_id, message_id, sent.provider_message_id, input.message_id)
         return SendReplyResult(provider_message_id=sent.provider_message_id)
+
+    async def _earlier_attempt(
+        self, tenant_id: uuid.UUID, message_id: uuid.UUID, account_id: uuid.UUID, key: str, attempted_at: datetime
+    ) -> str | None:
+        """The channel's id if an earlier attempt got through; None if it is safe to send again.
+        Raises (retryably) while a receipt may still be on its way."""
+        async with self._deps.sessions() as session:
+            confirmed = await messages_store.receipted_send(session, tenant_id, account_id, key)
+        if confirmed:
+            activity.logger.info("earlier attempt was delivered; recording it instead of sending again")
+            await self._record(tenant_id, message_id, confirmed, str(message_id))
+            return confirmed
+        waited = datetime.now(UTC) - attempted_at
+        if waited < RECEIPT_GRACE:
+            raise ApplicationError(
+                "an earlier attempt may have reached the channel; waiting for its receipt",
+                type="AwaitingReceipt",
+                next_retry_delay=min(RECEIPT_POLL, RECEIPT_GRACE - waited),
+            )
+        activity.logger.warning("no receipt for the earlier attempt; sending again", extra={"waited_s": waited.total_seconds()})
+        return None
+
+    async def _record(self, tenant_id: uuid.UUID, message_id: uuid.UUID, provider_message_id: str, message_ref: str) -> None:
+        async with self._deps.sessions.begin() as session:
+            await messages_store.record_sent(session, tenant_id, message_id, provider_message_id)
+        await events.publish(
+            self._deps.redis, str(tenant_id), "message.sent", message_id=message_ref, provider_message_id=provider_message_id
+        )

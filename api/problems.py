@@ -5,7 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.logging import get_logger
+
+_log = get_logger()
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -25,6 +31,11 @@ def problem_response(status: int, title: str, detail: object | None = None, head
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _is_outage(exc: DBAPIError) -> bool:
+    """A lost or refused connection, as opposed to a bad statement."""
+    return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)) or isinstance(exc.orig, OSError)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
@@ -36,6 +47,18 @@ def install_problem_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()
         ]
         return problem_response(422, "Request is not valid", errors)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(OSError)
+    @app.exception_handler(RedisError)
+    async def _backend_down(_: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL or Redis unreachable (restarting, failing over): the caller should retry,
+        # and a channel redelivers on anything but 2xx. Never a 500 for an outage.
+        if isinstance(exc, DBAPIError) and not _is_outage(exc):
+            _log.error("database error", exc_info=exc)
+            return problem_response(500, "Internal error", "the request failed; it was logged")
+        _log.warning("backing service unavailable, answering 503", error=type(exc).__name__, detail=str(exc)[:200])
+        return problem_response(503, "Service temporarily unavailable", "a backing service is unreachable; retry shortly", {"Retry-After": "2"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -12,6 +12,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
@@ -34,6 +35,15 @@ class RunningPlatform:
     processes: list[subprocess.Popen] = field(default_factory=list)
     # A Redis we did not start (the machine's) is still part of the stack's footprint.
     external_redis: list[psutil.Process] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    workers: list[subprocess.Popen] = field(default_factory=list)
+    log: Any = None  # where the workers' and API's output goes (None: this terminal)
+
+    def start_worker(self) -> subprocess.Popen:
+        worker = subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], cwd=REPO, env=self.env, stdout=self.log, stderr=self.log)
+        self.workers.append(worker)
+        self.processes.insert(0, worker)
+        return worker
 
     def all_processes(self) -> list[psutil.Process]:
         procs = self.stack.processes() + self.external_redis
@@ -77,19 +87,20 @@ def stack_from_env(data_dir: Path) -> EmbeddedStack:
 
 
 @contextmanager
-def platform(task_queue: str = "bench", workers: int = 1):
+def platform(task_queue: str = "bench", workers: int = 1, log_path: Path | None = None):
     data_dir = Path(tempfile.mkdtemp(prefix="frontdesk-bench-"))
     stack = stack_from_env(data_dir)
     port = free_port()
     env = {**os.environ, **stack.addresses.env(), "FRONTDESK_TASK_QUEUE": task_queue, "FRONTDESK_LOG_LEVEL": "WARNING"}
-    running = RunningPlatform(stack=stack, api_url=f"http://127.0.0.1:{port}")
+    log = open(log_path, "ab") if log_path else None  # noqa: SIM115 - closed below
+    running = RunningPlatform(stack=stack, api_url=f"http://127.0.0.1:{port}", env=env, log=log)
     if stack.redis is None or stack.redis.process is None:
         running.external_redis = _local_redis_processes(stack.addresses.redis_url)
     try:
-        cli = [sys.executable, "-m", "core.cli"]
         for _ in range(workers):
-            running.processes.append(subprocess.Popen([*cli, "worker"], cwd=REPO, env=env))
-        running.processes.append(subprocess.Popen([*cli, "api", "--port", str(port)], cwd=REPO, env=env))
+            running.start_worker()
+        api = [sys.executable, "-m", "core.cli", "api", "--port", str(port)]
+        running.processes.append(subprocess.Popen(api, cwd=REPO, env=env, stdout=log, stderr=log))
         wait_http_ok(f"{running.api_url}/readyz", 60, "the API")
         yield running
     finally:
@@ -102,6 +113,8 @@ def platform(task_queue: str = "bench", workers: int = 1):
                 proc.kill()
         stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)  # a benchmark's data is not worth keeping
+        if log:
+            log.close()
 
 
 class PeakRss:

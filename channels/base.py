@@ -35,6 +35,9 @@ class StatusUpdate:
     recipient_id: str | None = None
     occurred_at: float | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # Our outbound idempotency key, echoed back by channels that carry one (WhatsApp's
+    # biz_opaque_callback_data): it proves a send happened even if we never saw its answer.
+    client_reference: str | None = None
 
 
 @dataclass
@@ -56,17 +59,25 @@ class SendResult:
 
 
 class ChannelError(Exception):
-    """A channel API call failed. `retryable` follows the HTTP status (429/5xx/network)."""
+    """A channel API call failed. `retryable` follows the HTTP status (429/5xx/network).
+    `maybe_delivered`: the request may have reached the channel (no answer came back), so a
+    retry must first find out whether it did."""
 
-    def __init__(self, message: str, *, status: int | None, retryable: bool, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, status: int | None, retryable: bool, retry_after: float | None = None, maybe_delivered: bool = False
+    ):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
+        self.maybe_delivered = maybe_delivered
 
 
 class ChannelAdapter(Protocol):
     name: str
+    # True when the channel's delivery receipts echo OutboundMessage.idempotency_key, so a
+    # retried send can learn that an earlier attempt got through (activities/delivery.py).
+    receipts_echo_reference: bool
 
     def verify(self, headers: dict[str, str], raw_body: bytes, secrets: dict[str, Any]) -> None: ...
 

@@ -25,8 +25,13 @@ from core.ids import is_valid_contact
 DEFAULT_GRAPH_BASE_URL = "https://graph.facebook.com/v21.0"
 MAX_TEXT_CHARS = 4096  # Cloud API limit for a text message body
 MAX_MESSAGE_ID_CHARS = 200  # wamids are ~60 characters; the columns hold 200+
+MAX_REFERENCE_CHARS = 512  # Cloud API limit for biz_opaque_callback_data
 # Delivery states we track; others Meta may add are acknowledged and ignored.
 KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed"})
+
+
+def _short_text_or_none(value: Any, limit: int) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= limit else None
 
 
 def _float_or_none(value: Any) -> float | None:
@@ -70,6 +75,7 @@ def _message_text(message: dict[str, Any]) -> tuple[str, str]:
 
 class WhatsAppAdapter:
     name = "whatsapp"
+    receipts_echo_reference = True
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
@@ -151,6 +157,7 @@ class WhatsAppAdapter:
                     recipient_id=status.get("recipient_id"),
                     occurred_at=_float_or_none(status.get("timestamp")),
                     errors=[e for e in status.get("errors") or [] if isinstance(e, dict)],
+                    client_reference=_short_text_or_none(status.get("biz_opaque_callback_data"), MAX_REFERENCE_CHARS),
                 )
             )
 
@@ -168,6 +175,9 @@ class WhatsAppAdapter:
             "to": message.to,
             "type": "text",
             "text": {"preview_url": False, "body": message.text[:MAX_TEXT_CHARS]},
+            # Echoed in this message's status webhooks: lets a retried send find out that an
+            # earlier attempt was accepted even though its answer never reached us.
+            "biz_opaque_callback_data": message.idempotency_key[:MAX_REFERENCE_CHARS],
         }
         try:
             response = await self._http.post(
@@ -175,8 +185,10 @@ class WhatsAppAdapter:
                 json=body,
                 headers={"Authorization": f"Bearer {token}"},
             )
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise ChannelError(f"graph API unreachable: {exc!r}", status=None, retryable=True) from exc
+        except httpx.HTTPError as exc:  # sent, but no answer: Meta may have accepted it
+            raise ChannelError(f"graph API did not answer: {exc!r}", status=None, retryable=True, maybe_delivered=True) from exc
         if response.status_code >= 400:
             raise _graph_error(response)
         try:

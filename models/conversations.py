@@ -75,6 +75,9 @@ class Message(TenantOwned, Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set just before each call to the channel: a retry that finds it set (and no
+    # provider_message_id) knows an earlier attempt may have got through.
+    send_attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class MessageStatusEvent(TenantOwned, Base):
@@ -90,6 +93,12 @@ class MessageStatusEvent(TenantOwned, Base):
             "status",
             unique=True,
         ),
+        Index(
+            "ix_message_status_events_client_reference",
+            "channel_account_id",
+            "client_reference",
+            postgresql_where=text("client_reference IS NOT NULL"),
+        ),
     )
 
     channel_account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
@@ -97,3 +106,5 @@ class MessageStatusEvent(TenantOwned, Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    # Our outbound idempotency key when the channel echoes it (see channels/base.StatusUpdate).
+    client_reference: Mapped[str | None] = mapped_column(String(512))

@@ -280,6 +280,28 @@ async def record_sent(
     message.status = max(["sent", *early], key=lambda s: _STATUS_RANK.get(s, 0))
 
 
+async def mark_send_attempt(session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID, at: datetime | None) -> None:
+    """Marks (or, with None, clears) an attempt whose outcome the channel may not have told us."""
+    await session.execute(
+        update(Message).where(Message.tenant_id == tenant_id, Message.id == message_id).values(send_attempted_at=at)
+    )
+
+
+async def receipted_send(
+    session: AsyncSession, tenant_id: uuid.UUID, channel_account_id: uuid.UUID, client_reference: str
+) -> str | None:
+    """The channel's id for a message it confirmed under our idempotency key, if it did."""
+    return await session.scalar(
+        select(MessageStatusEvent.provider_message_id)
+        .where(
+            MessageStatusEvent.tenant_id == tenant_id,
+            MessageStatusEvent.channel_account_id == channel_account_id,
+            MessageStatusEvent.client_reference == client_reference,
+        )
+        .limit(1)
+    )
+
+
 async def record_send_failure(
     session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID, error: str
 ) -> None:
@@ -298,6 +320,7 @@ async def record_status(
     status: str,
     occurred_at: float | None,
     detail: dict,
+    client_reference: str | None = None,
 ) -> None:
     await session.execute(
         insert(MessageStatusEvent)
@@ -309,6 +332,7 @@ async def record_status(
             status=status,
             occurred_at=datetime.fromtimestamp(occurred_at, UTC) if occurred_at else None,
             detail=detail,
+            client_reference=client_reference,
         )
         .on_conflict_do_nothing()
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from datetime import timedelta
 
@@ -53,6 +54,8 @@ async def run_worker(settings: Settings, queue: str) -> None:
     if queue != TaskQueue.FRONTDESK:
         raise SystemExit(f"unknown queue {queue!r}; this release serves {TaskQueue.FRONTDESK!r}")
     address, *_ = require(settings)
+    if settings.worker_niceness:
+        os.nice(settings.worker_niceness)
     client = await connect_platform(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

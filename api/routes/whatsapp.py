@@ -109,6 +109,7 @@ async def _record_statuses(state: AppState, account: ResolvedChannelAccount, sta
                     status.status,
                     status.occurred_at,
                     {"recipient_id": status.recipient_id, "errors": status.errors},
+                    status.client_reference,
                 )
     except DBAPIError as exc:
         raise Problem(503, "Could not record delivery statuses yet", type(exc).__name__, {"Retry-After": "5"}) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import tempfile
@@ -30,6 +31,11 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         self._server.stop()  # type: ignore[attr-defined]
+        # pgserver keeps one handle per data dir for the process, released by an exit hook:
+        # release it now, or a later start_postgres() here (a restart) would hand back this
+        # stopped server.
+        atexit.unregister(self._server._cleanup)  # type: ignore[attr-defined]
+        self._server._cleanup()  # type: ignore[attr-defined]
 
 
 def _quiet_runtime_dir() -> None:

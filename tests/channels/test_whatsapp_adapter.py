@@ -260,6 +260,21 @@ async def test_send_posts_text_to_graph_with_the_bearer_token(graph_standin):
     [sent] = graph_standin.sends_to(to)
     assert (sent.phone_number_id, sent.token, sent.text) == (PHONE_NUMBER_ID, token, "Your parcel ships today.")
     assert result.provider_message_id == sent.wamid
+    assert sent.client_reference == "k1"  # echoed in this message's receipts
+
+
+def test_receipts_carry_back_our_reference():
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+        "statuses": [
+            {"id": "wamid.A", "status": "sent", "timestamp": "1750263773", "recipient_id": "1", "biz_opaque_callback_data": "conv:t:a:1:turn"},
+            {"id": "wamid.B", "status": "sent", "timestamp": "1750263773", "recipient_id": "1", "biz_opaque_callback_data": "x" * 513},
+            {"id": "wamid.C", "status": "sent", "timestamp": "1750263773", "recipient_id": "1"},
+        ],
+    }
+    parsed = _adapter().parse(_raw(_webhook(value)), ACCOUNT_ID)
+    assert [s.client_reference for s in parsed.statuses] == ["conv:t:a:1:turn", None, None]
 
 
 async def test_send_truncates_text_to_the_cloud_api_limit(graph_standin):
