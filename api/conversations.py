@@ -7,6 +7,7 @@ from datetime import timedelta
 import structlog
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.service import RPCError
 
 from channels.base import InboundMessage
 from core import temporal as sa
@@ -16,6 +17,9 @@ from models.accounts_store import ResolvedChannelAccount
 from workflows.conversation import INBOUND_SIGNAL, ChatReply, ConversationInput, ConversationWorkflow
 
 SIGNAL_RPC_TIMEOUT = timedelta(seconds=10)
+# What a hand-over to Temporal raises when Temporal is unreachable: an RPC error, or, from the
+# API's lazily connecting client that has not reached the server yet, its connect RuntimeError.
+TEMPORAL_UNAVAILABLE = (RPCError, RuntimeError)
 
 
 def _start_options(account: ResolvedChannelAccount, contact_id: str, settings: Settings) -> tuple[ConversationInput, dict]:

@@ -44,7 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _, database_url, redis_url, master_key = require(settings)
-        temporal = await connect_platform(settings)
+        # Lazy: with Temporal down the API still starts, answers webhooks 503 (so channels
+        # redeliver) and /readyz 503, and recovers on its own when Temporal is back.
+        temporal = await connect_platform(settings, lazy=True)
         engine = make_engine(database_url, pool_size=settings.db_pool_size)
         sessions = make_session_maker(engine)
         box = secret_box(settings)

@@ -78,10 +78,6 @@ class Settings(BaseSettings):
     # cores bench/turns.py measured ~48 turns/s with 1, ~62 with 2 and ~71 with 3 (less lock
     # contention also halved tail latency), for ~125 MB each.
     worker_processes: int = 3
-    # Scheduling priority the worker gives up (nice increment, 0-19). On a machine shared with
-    # the API and Temporal, acknowledging webhooks comes first: a late acknowledgement makes
-    # the channel redeliver, a late turn only delays a reply that is queued durably anyway.
-    worker_niceness: int = Field(5, ge=0, le=19)
     # Temporal's workflow sandbox re-imports and proxies modules on every activation; it cost
     # ~25% of worker throughput in bench/turns.py. The test suite runs workflows sandboxed
     # (tests/conftest.py), so determinism mistakes are still caught before they ship.

@@ -42,8 +42,16 @@ async def connect(
     *,
     data_converter: DataConverter | None = None,
     interceptors: Sequence[ClientInterceptor] = (),
+    lazy: bool = False,
 ) -> Client:
-    """Connect, waiting for a server that is still starting (dev server, compose start-up)."""
+    """Connect, waiting for a server that is still starting (dev server, compose start-up).
+    `lazy`: return at once and connect on first use, so a process that can do useful work
+    without Temporal (the API answering 503s and health checks) starts anyway and recovers
+    by itself when Temporal comes up."""
+    if lazy:
+        return await Client.connect(
+            address, namespace=namespace, data_converter=data_converter or DataConverter.default, interceptors=interceptors, lazy=True
+        )
     started = time.monotonic()
     next_report = started + 2  # quiet while a local dev server is still booting
     while True:
@@ -67,7 +75,7 @@ async def connect(
             await asyncio.sleep(0.3)
 
 
-async def connect_platform(settings: Settings, wait_seconds: float = 60) -> Client:
+async def connect_platform(settings: Settings, wait_seconds: float = 60, *, lazy: bool = False) -> Client:
     """The client for conversation workflows: payloads encrypted with the master key's codec
     (history holds customer messages) and request ids carried through. Every process that
     starts, signals or runs these workflows must use it, or it reads ciphertext."""
@@ -77,6 +85,7 @@ async def connect_platform(settings: Settings, wait_seconds: float = 60) -> Clie
         wait_seconds,
         data_converter=payload_data_converter(settings),
         interceptors=client_interceptors(),
+        lazy=lazy,
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from datetime import timedelta
 
@@ -54,9 +53,8 @@ async def run_worker(settings: Settings, queue: str) -> None:
     if queue != TaskQueue.FRONTDESK:
         raise SystemExit(f"unknown queue {queue!r}; this release serves {TaskQueue.FRONTDESK!r}")
     address, *_ = require(settings)
-    if settings.worker_niceness:
-        os.nice(settings.worker_niceness)
-    client = await connect_platform(settings)
+    # A worker can do nothing without Temporal: wait as long as it takes, saying so every 10 s.
+    client = await connect_platform(settings, wait_seconds=float("inf"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -12,9 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
 
-from api.conversations import webchat_turn
+from api.conversations import TEMPORAL_UNAVAILABLE, webchat_turn
 from api.deps import AppState, StateDep, WsStateDep
 from api.inbound_guard import InboundGuard
 from api.problems import Problem
@@ -83,8 +82,8 @@ async def _run_turn(state: AppState, account: ResolvedChannelAccount, body: Webc
         if isinstance(cause, ApplicationError) and cause.type == "ValueError":  # the update validator
             raise Problem(422, "Message rejected", cause.message) from None
         raise Problem(503, "The conversation could not take the message", str(cause or exc)[:300], {"Retry-After": "5"}) from None
-    except RPCError as exc:
-        raise Problem(503, "Conversation service unavailable", exc.message, {"Retry-After": "1"}) from None
+    except TEMPORAL_UNAVAILABLE as exc:
+        raise Problem(503, "Conversation service unavailable", str(exc)[:300], {"Retry-After": "1"}) from None
     return WebchatReplyOut(
         session_id=body.session_id,
         client_message_id=body.client_message_id,

@@ -11,9 +11,8 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
-from temporalio.service import RPCError
 
-from api.conversations import signal_inbound
+from api.conversations import TEMPORAL_UNAVAILABLE, signal_inbound
 from api.deps import AppState, StateDep
 from api.inbound_guard import InboundGuard
 from api.problems import Problem
@@ -87,8 +86,8 @@ async def receive(channel_account_id: str, request: Request, state: StateDep, ba
 
     try:
         await asyncio.gather(*(hand_over(group) for group in by_contact.values()))
-    except RPCError as exc:
-        raise Problem(503, "Could not accept the message yet", exc.message, {"Retry-After": "5"}) from None
+    except TEMPORAL_UNAVAILABLE as exc:
+        raise Problem(503, "Could not accept the message yet", str(exc)[:300], {"Retry-After": "5"}) from None
     # After the response is sent: the record only saves redundant signals, so it need not
     # delay the acknowledgement (one Redis round trip less on the hot path).
     background.add_task(guard.record_accepted, str(account.id), [m.external_id for m in fresh])

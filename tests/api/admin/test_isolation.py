@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-import models.tenant_db
 from models.all import Base
 from models.tenant_db import TENANT_ROLE, tenant_transaction
 from tests.api.admin.conftest import admin_key_for, bearer
@@ -80,12 +79,23 @@ async def _assert_cross_tenant_reads_fail(http, a, b) -> None:
     assert (await http.get("/v1/customers", params={"phone": "+" + a.phone}, headers=a.admin)).json()["items"]
 
 
-async def test_api_layer_alone_keeps_tenants_apart(http, two_tenants, monkeypatch):
-    """Row-level security switched off for the API's transactions (they keep the owner role,
-    which the policies do not apply to): the credential's tenant filter alone must isolate."""
-    monkeypatch.setattr(models.tenant_db, "_ENTER_TENANT", text("SELECT set_config('app.tenant_id', :tenant, true), :role"))
+async def test_api_layer_alone_keeps_tenants_apart(http, deps, two_tenants):
+    """Row-level security switched off in the database (the tenant role then sees every row):
+    the credential's tenant filter alone must keep tenants apart."""
     a, b = two_tenants
-    await _assert_cross_tenant_reads_fail(http, a, b)
+
+    async def row_security(enabled: bool) -> None:
+        async with deps.sessions.begin() as session:
+            for table in TENANT_TABLES:
+                await session.execute(text(f"ALTER TABLE {table} {'ENABLE' if enabled else 'DISABLE'} ROW LEVEL SECURITY"))
+
+    await row_security(False)
+    try:
+        async with tenant_transaction(deps.sessions, uuid.UUID(a.tenant_id)) as session:  # really off
+            assert await session.scalar(text("SELECT count(DISTINCT tenant_id) FROM conversations")) >= 2
+        await _assert_cross_tenant_reads_fail(http, a, b)
+    finally:
+        await row_security(True)
 
 
 async def test_full_stack_keeps_tenants_apart(http, two_tenants):
