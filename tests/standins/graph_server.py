@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -61,7 +61,10 @@ class GraphStandIn:
                 {"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190, "fbtrace_id": "AbC"}},
                 status_code=401,
             )
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ClientDisconnect:  # the sender died mid-request (the chaos bench kills workers)
+            return JSONResponse({}, status_code=499)
         if body.get("messaging_product") != "whatsapp" or body.get("type") != "text":
             return JSONResponse(
                 {"error": {"message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100}}, status_code=400
