@@ -121,6 +121,6 @@ class DeliveryActivities:
     async def _record(self, tenant_id: uuid.UUID, message_id: uuid.UUID, provider_message_id: str, message_ref: str) -> None:
         async with self._deps.sessions.begin() as session:
             await messages_store.record_sent(session, tenant_id, message_id, provider_message_id)
-        await events.publish(
+        events.publish(
             self._deps.redis, str(tenant_id), "message.sent", message_id=message_ref, provider_message_id=provider_message_id
         )

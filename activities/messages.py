@@ -117,7 +117,7 @@ class MessageActivities:
                 [store.InboundRow(m.external_id, m.text, m.kind, m.sent_at) for m in input.messages],
             )
         if new_ids:
-            await events.publish(
+            events.publish(
                 self._deps.redis, input.tenant_id, "message.received",
                 conversation_id=str(conversation_id), channel=input.channel, external_ids=new_ids,
             )  # fmt: skip
@@ -153,7 +153,7 @@ class MessageActivities:
             if input.fallback_reason:
                 await store.set_handoff(session, tenant_id, conversation_id, input.fallback_reason)
         if input.fallback_reason:
-            await events.publish(
+            events.publish(
                 self._deps.redis, input.tenant_id, "conversation.handoff", conversation_id=input.conversation_id, reason=input.fallback_reason
             )
         return PersistOutboundResult(message_id=str(message_id))
@@ -164,6 +164,6 @@ class MessageActivities:
             await store.set_handoff(
                 session, _uuid(input.tenant_id, "tenant_id"), _uuid(input.conversation_id, "conversation_id"), input.reason
             )
-        await events.publish(
+        events.publish(
             self._deps.redis, input.tenant_id, "conversation.handoff", conversation_id=input.conversation_id, reason=input.reason
         )
