@@ -9,6 +9,7 @@ disappears with its container.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import shlex
 import sys
@@ -28,7 +29,7 @@ PYPROJECT = REPO_ROOT / "pyproject.toml"
 
 OUR_IMAGE = "frontdesk:latest"
 # The master key compose demands (`:?`); any value works for interpolating the file in tests.
-TEST_ENV = {"FRONTDESK_MASTER_KEY": "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdA=="}
+TEST_ENV = {"FRONTDESK_MASTER_KEY": "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdA==", "FRONTDESK_ADMIN_KEY": "test-operator-key"}
 
 # Services that hold data which must outlive their containers.
 STATEFUL = {
@@ -439,3 +440,19 @@ def test_commands_used_by_the_deployment_are_frontdesk_subcommands():
         assert name in commands, f"`frontdesk {name}` is not a registered command"
         declared = {opt for param in commands[name].params for opt in param.opts}
         assert options <= declared, f"`frontdesk {name}` lacks options {options - declared}"
+
+
+def test_app_services_environment_is_accepted_by_production_settings(monkeypatch):
+    """Production settings refuse to start without their secrets: every app service's
+    environment must satisfy them, or its container would exit at once."""
+    from core.settings import Settings
+
+    svcs = services()
+    for name in ("api", "worker", "migrate", "temporal-setup"):
+        env = env_of(svcs[name])
+        for key in [k for k in os.environ if k.startswith("FRONTDESK_") or k in ("TEMPORAL_ADDRESS", "DATABASE_URL", "REDIS_URL")]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, str(value))
+        settings = Settings()
+        assert settings.env == "production" and settings.admin_key is not None, name
