@@ -94,7 +94,7 @@ class DeliveryActivities:
             async with self._deps.sessions.begin() as session:
                 await messages_store.record_send_failure(session, tenant_id, message_id, str(exc))
             raise ApplicationError(str(exc), type="ChannelRejected", non_retryable=True) from exc
-        await self._record(tenant_id, message_id, sent.provider_message_id, input.message_id)
+        await self._record(tenant_id, message_id, sent.provider_message_id)
         return SendReplyResult(provider_message_id=sent.provider_message_id)
 
     async def _earlier_attempt(
@@ -106,7 +106,7 @@ class DeliveryActivities:
             confirmed = await messages_store.receipted_send(session, tenant_id, account_id, key)
         if confirmed:
             activity.logger.info("earlier attempt was delivered; recording it instead of sending again")
-            await self._record(tenant_id, message_id, confirmed, str(message_id))
+            await self._record(tenant_id, message_id, confirmed)
             return confirmed
         waited = datetime.now(UTC) - attempted_at
         if waited < RECEIPT_GRACE:
@@ -118,9 +118,9 @@ class DeliveryActivities:
         activity.logger.warning("no receipt for the earlier attempt; sending again", extra={"waited_s": waited.total_seconds()})
         return None
 
-    async def _record(self, tenant_id: uuid.UUID, message_id: uuid.UUID, provider_message_id: str, message_ref: str) -> None:
+    async def _record(self, tenant_id: uuid.UUID, message_id: uuid.UUID, provider_message_id: str) -> None:
         async with self._deps.sessions.begin() as session:
             await messages_store.record_sent(session, tenant_id, message_id, provider_message_id)
         events.publish(
-            self._deps.redis, str(tenant_id), "message.sent", message_id=message_ref, provider_message_id=provider_message_id
+            self._deps.redis, str(tenant_id), "message.sent", message_id=str(message_id), provider_message_id=provider_message_id
         )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.accounts import ChannelAccountCache
+from api.inbound_guard import InboundGuard
 from channels.registry import ChannelRegistry
 from core.crypto import SecretBox
 from core.rate_limit import RateLimiter
@@ -32,6 +33,7 @@ class AppState:
     channels: ChannelRegistry
     accounts: ChannelAccountCache
     limiter: RateLimiter
+    guard: InboundGuard  # inbound flood protection for webhooks and web chat
     jwt_secret: bytes  # signs dashboard session tokens
 
 

@@ -55,7 +55,7 @@ class WebhookVerdict:
 
 
 class InboundGuard:
-    """Built per request (cheap): the app state holds the Redis client and the settings."""
+    """One per API process (built in the lifespan): its scripts are hashed once, not per request."""
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self._redis = redis

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from api.accounts import ChannelAccountCache
 from api.body import BodyLimitMiddleware
 from api.deps import AppState
+from api.inbound_guard import InboundGuard
 from api.problems import install_problem_handlers
 from api.request_id import RequestIdMiddleware
 from api.routes import (
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             channels=ChannelRegistry(http),
             accounts=ChannelAccountCache(sessions, box),
             limiter=RateLimiter(redis),
+            guard=InboundGuard(redis, settings),
             jwt_secret=settings.jwt_secret.get_secret_value().encode() if settings.jwt_secret else derive_jwt_secret(master_key),
         )
         try:

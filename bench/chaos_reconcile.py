@@ -64,7 +64,7 @@ async def _rows(database_url: str, tenant_id: str) -> list:
         return list(result.all())
 
 
-def _check_whatsapp(result: Reconciliation, ledger: Ledger, graph: GraphStandIn, rows: list, tenant: TestTenant) -> None:
+def _check_whatsapp(result: Reconciliation, ledger: Ledger, graph: GraphStandIn, rows: list) -> None:
     inbound = {r.external_id for r in rows if r.direction == "inbound"}
     replies: dict[str, list] = defaultdict(list)
     for r in rows:
@@ -146,7 +146,7 @@ async def reconcile(running: RunningPlatform, tenant: TestTenant, graph: GraphSt
     await _settle(graph, ledger, settle_s)
     result = Reconciliation()
     rows = await _rows(running.stack.addresses.database_url, tenant.tenant_id)
-    _check_whatsapp(result, ledger, graph, rows, tenant)
+    _check_whatsapp(result, ledger, graph, rows)
     _check_webchat(result, ledger, rows)
     await _check_workflows(result, running, tenant, ledger)
     return result

@@ -15,7 +15,6 @@ from temporalio.exceptions import ApplicationError
 
 from api.conversations import TEMPORAL_UNAVAILABLE, webchat_turn
 from api.deps import AppState, StateDep, WsStateDep
-from api.inbound_guard import InboundGuard
 from api.problems import Problem
 from api.rate_limits import too_many_requests
 from channels.base import InboundMessage
@@ -58,7 +57,7 @@ class HistoryOut(BaseModel):
 async def _run_turn(state: AppState, account: ResolvedChannelAccount, body: WebchatMessageIn) -> WebchatReplyOut:
     # Before the turn: a refused message starts nothing, and the widget retries it (same
     # client_message_id) after Retry-After. One Redis round trip for both buckets.
-    decision = await InboundGuard(state.redis, state.settings).admit_webchat(str(account.id), body.session_id)
+    decision = await state.guard.admit_webchat(str(account.id), body.session_id)
     if not decision.allowed:
         raise too_many_requests(decision, "too many messages from this chat; retry with the same client_message_id")
     message = InboundMessage(

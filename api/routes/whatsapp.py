@@ -14,7 +14,6 @@ from sqlalchemy.exc import DBAPIError
 
 from api.conversations import TEMPORAL_UNAVAILABLE, signal_inbound
 from api.deps import AppState, StateDep
-from api.inbound_guard import InboundGuard
 from api.problems import Problem
 from api.rate_limits import too_many_requests
 from channels.base import InboundMessage, PayloadError, SignatureError, StatusUpdate
@@ -68,7 +67,7 @@ async def receive(channel_account_id: str, request: Request, state: StateDep, ba
         raise Problem(400, "Malformed webhook payload", str(exc)) from None
 
     # After verification: an unsigned flood is 401 above and never spends the account's budget.
-    guard = InboundGuard(state.redis, state.settings)
+    guard = state.guard
     verdict = await guard.admit_webhook(str(account.id), [m.external_id for m in parsed.messages], other_work=bool(parsed.statuses))
     if not verdict.decision.allowed:
         raise too_many_requests(verdict.decision, "this channel account is receiving more webhooks than its rate limit")

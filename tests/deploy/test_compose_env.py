@@ -7,7 +7,7 @@ import os
 from urllib.parse import urlsplit
 
 from core.settings import Settings
-from tests.deploy.test_compose import TEST_ENV, env_of, services
+from tests.deploy.compose_file import TEST_ENV, env_of, services
 
 
 def test_app_services_reach_temporal_postgres_and_redis():

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from api.routes.api_keys import create_key
+from core.scopes import TENANT_SCOPES
 from tests.conftest import TEST_ADMIN_KEY
 
 PLATFORM = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
@@ -50,9 +52,6 @@ async def admin_tenant(http) -> AdminTenant:
 async def admin_key_for(deps, tenant_id: str) -> str:
     """An admin key for a tenant made by tests/factories.create_tenant (which has channel accounts
     wired to the stand-ins)."""
-    from api.routes.api_keys import create_key
-    from core.scopes import TENANT_SCOPES
-
     async with deps.sessions.begin() as session:
         created = await create_key(session, uuid.UUID(tenant_id), "test admin", sorted(TENANT_SCOPES), None, "test")
     return created.key
