@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from api.accounts import ChannelAccountCache
 from api.inbound_guard import InboundGuard
+from api.inbound_handoff import InboundHandoff
 from channels.registry import ChannelRegistry
 from core.crypto import SecretBox
 from core.rate_limit import RateLimiter
@@ -34,14 +35,16 @@ class AppState:
     accounts: ChannelAccountCache
     limiter: RateLimiter
     guard: InboundGuard  # inbound flood protection for webhooks and web chat
+    handoff: InboundHandoff  # webhook messages to their workflows, through the inbound journal
     jwt_secret: bytes  # signs dashboard session tokens
 
 
-def _state(request: Request) -> AppState:
+# async: FastAPI runs a plain-def dependency in its thread pool, a thread hand-off per request.
+async def _state(request: Request) -> AppState:
     return request.app.state.frontdesk
 
 
-def _ws_state(websocket: WebSocket) -> AppState:  # WebSocket routes get the same state
+async def _ws_state(websocket: WebSocket) -> AppState:  # WebSocket routes get the same state
     return websocket.app.state.frontdesk
 
 

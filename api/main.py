@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,7 @@ from api.accounts import ChannelAccountCache
 from api.body import BodyLimitMiddleware
 from api.deps import AppState
 from api.inbound_guard import InboundGuard
+from api.inbound_handoff import InboundHandoff
 from api.problems import install_problem_handlers
 from api.request_id import RequestIdMiddleware
 from api.routes import (
@@ -53,24 +55,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         box = secret_box(settings)
         redis = Redis.from_url(redis_url)
         http = httpx.AsyncClient(timeout=10)
+        accounts = ChannelAccountCache(sessions, box)
+        guard = InboundGuard(redis, settings)
+        statements = make_autocommit_session_maker(engine)
+        handoff = InboundHandoff(temporal, sessions, statements, accounts, guard, settings)
         app.state.frontdesk = AppState(
             settings=settings,
             temporal=temporal,
             engine=engine,
             sessions=sessions,
-            statements=make_autocommit_session_maker(engine),
+            statements=statements,
             redis=redis,
             secrets=box,
             http=http,
             channels=ChannelRegistry(http),
-            accounts=ChannelAccountCache(sessions, box),
+            accounts=accounts,
             limiter=RateLimiter(redis),
-            guard=InboundGuard(redis, settings),
+            guard=guard,
+            handoff=handoff,
             jwt_secret=settings.jwt_secret.get_secret_value().encode() if settings.jwt_secret else derive_jwt_secret(master_key),
         )
+        journal_upkeep = asyncio.create_task(handoff.run_forever())
         try:
             yield
         finally:
+            journal_upkeep.cancel()
+            await handoff.aclose()
             await http.aclose()
             await redis.aclose()
             await engine.dispose()

@@ -142,6 +142,16 @@ async def _check_workflows(result: Reconciliation, running: RunningPlatform, ten
             result.note("stuck", f"{workflow_id}: {snapshot.pending} pending messages, {pending_activities} pending activities")
 
 
+async def _check_journal(result: Reconciliation, database_url: str, tenant_id: str) -> None:
+    """An acknowledged webhook still in the inbound journal never reached its workflow."""
+    async with one_off_sessions(database_url) as sessions, sessions() as session:
+        waiting = await session.execute(
+            text("SELECT external_id, attempts, last_error FROM inbound_journal WHERE tenant_id = :tenant"), {"tenant": uuid.UUID(tenant_id)}
+        )
+        for external_id, attempts, last_error in waiting.all():
+            result.note("stuck", f"{external_id} still in the inbound journal after {attempts} attempts: {last_error}")
+
+
 async def reconcile(running: RunningPlatform, tenant: TestTenant, graph: GraphStandIn, ledger: Ledger, settle_s: float) -> Reconciliation:
     await _settle(graph, ledger, settle_s)
     result = Reconciliation()
@@ -149,4 +159,5 @@ async def reconcile(running: RunningPlatform, tenant: TestTenant, graph: GraphSt
     _check_whatsapp(result, ledger, graph, rows)
     _check_webchat(result, ledger, rows)
     await _check_workflows(result, running, tenant, ledger)
+    await _check_journal(result, running.stack.addresses.database_url, tenant.tenant_id)
     return result

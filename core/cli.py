@@ -67,8 +67,10 @@ def worker(queue: Annotated[str, typer.Option(help="task queue to serve")] = "fr
 
     _logging()
     _tune_gc()
+    settings = get_settings()
+    os.nice(settings.worker_nice)
     # uvloop: the worker is GIL-bound, and the event loop's own overhead is part of every turn.
-    uvloop.run(run_worker(get_settings(), queue))
+    uvloop.run(run_worker(settings, queue))
 
 
 @app.command()

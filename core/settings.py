@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     # cores bench/turns.py measured ~48 turns/s with 1, ~62 with 2 and ~71 with 3 (less lock
     # contention also halved tail latency), for ~125 MB each.
     worker_processes: int = 3
+    # Workers' CPU niceness (0-19). Where they share cores with the API (`frontdesk dev`, one
+    # host), a backlog of turns then yields to acknowledging channels: bench/webhook_ack.py at
+    # 100 webhooks/s with turns queueing measured p99 ~1 s with 0 and ~0.15 s with 10. In
+    # containers each service has its own CPU share and this changes nothing.
+    worker_nice: int = Field(default=10, ge=0, le=19)
     # Temporal's workflow sandbox re-imports and proxies modules on every activation; it cost
     # ~25% of worker throughput in bench/turns.py. The test suite runs workflows sandboxed
     # (tests/conftest.py), so determinism mistakes are still caught before they ship.

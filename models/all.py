@@ -6,6 +6,7 @@ from models.channel_accounts import ChannelAccount
 from models.conversations import Conversation, Message, MessageStatusEvent
 from models.customers import Customer, CustomerIdentity
 from models.identity import ApiKey, User, UserSession
+from models.inbound_journal import InboundJournalEntry
 from models.tenants import LlmProvider, Tenant
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Conversation",
     "Customer",
     "CustomerIdentity",
+    "InboundJournalEntry",
     "LlmProvider",
     "Message",
     "MessageStatusEvent",

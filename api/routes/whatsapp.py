@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-from collections import defaultdict
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
-from api.conversations import TEMPORAL_UNAVAILABLE, signal_inbound
 from api.deps import AppState, StateDep
 from api.problems import Problem
 from api.rate_limits import too_many_requests
-from channels.base import InboundMessage, PayloadError, SignatureError, StatusUpdate
+from channels.base import PayloadError, SignatureError, StatusUpdate
 from models import messages_store
 from models.accounts_store import ResolvedChannelAccount
 
@@ -50,10 +47,11 @@ async def verify_subscription(
     response_model=WebhookAck,
     responses={400: {}, 401: {}, 404: {}, 413: {}, 429: {}, 503: {}},
 )
-async def receive(channel_account_id: str, request: Request, state: StateDep, background: BackgroundTasks) -> WebhookAck:
-    """Answered 200 only after every message is durably handed to its conversation workflow,
-    so a failure here makes Meta redeliver instead of losing the message. A flood beyond the
-    account's rate gets 429 with Retry-After, except a body of already accepted messages (200)."""
+async def receive(channel_account_id: str, request: Request, state: StateDep) -> WebhookAck:
+    """Answered 200 only once every message is durable (in the inbound journal or accepted by
+    its conversation workflow: api/inbound_handoff.py), so a failure here makes Meta redeliver
+    instead of losing the message. A flood beyond the account's rate gets 429 with Retry-After,
+    except a body of already accepted messages (200)."""
     account = await state.accounts.require(channel_account_id, WHATSAPP)
     raw = await request.body()  # capped by BodyLimitMiddleware
     adapter = state.channels.get(WHATSAPP)
@@ -75,21 +73,7 @@ async def receive(channel_account_id: str, request: Request, state: StateDep, ba
     # again would only be dropped there.
     fresh = [m for m in parsed.messages if m.external_id not in verdict.seen]
 
-    by_contact: dict[str, list[InboundMessage]] = defaultdict(list)
-    for message in fresh:
-        by_contact[message.contact_id].append(message)
-
-    async def hand_over(messages: list[InboundMessage]) -> None:
-        for message in messages:  # in order: one customer's messages keep their sequence
-            await signal_inbound(state.temporal, account, message, state.settings)
-
-    try:
-        await asyncio.gather(*(hand_over(group) for group in by_contact.values()))
-    except TEMPORAL_UNAVAILABLE as exc:
-        raise Problem(503, "Could not accept the message yet", str(exc)[:300], {"Retry-After": "5"}) from None
-    # After the response is sent: the record only saves redundant signals, so it need not
-    # delay the acknowledgement (one Redis round trip less on the hot path).
-    background.add_task(guard.record_accepted, str(account.id), [m.external_id for m in fresh])
+    await state.handoff.accept(account, fresh)
     if parsed.statuses:
         await _record_statuses(state, account, parsed.statuses)
     return WebhookAck(messages=len(parsed.messages), statuses=len(parsed.statuses))
