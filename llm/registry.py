@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+import httpx2
 
+from llm.anthropic_provider import AnthropicProvider
 from llm.base import Provider, ProviderConfig
-from llm.openai_compatible import OpenAICompatibleProvider
+from llm.local import LocalProvider
+from llm.openai_compatible import OpenAICompatibleProvider, OpenAIProvider
 
 ProviderFactory = Callable[[ProviderConfig, httpx.AsyncClient], Provider]
 
@@ -15,11 +18,16 @@ ProviderFactory = Callable[[ProviderConfig, httpx.AsyncClient], Provider]
 class ProviderRegistry:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
+        self._http2: httpx2.AsyncClient | None = None
         self._factories: dict[str, ProviderFactory] = {}
         # Building an SDK client costs more than a loopback completion; reuse it per config.
         self._built: dict[tuple, Provider] = {}
         self.register("openai_compatible", OpenAICompatibleProvider)
-        self.register("openai", OpenAICompatibleProvider)
+        self.register("openai", OpenAIProvider)
+        self.register("anthropic", self._anthropic)
+        # In-process llama.cpp; the model loads on the first call of whichever process serves it
+        # (the `llm` worker under `frontdesk dev`).
+        self.register("local", LocalProvider)
 
     def register(self, kind: str, factory: ProviderFactory) -> None:
         self._factories[kind] = factory
@@ -28,7 +36,15 @@ class ProviderRegistry:
         return sorted(self._factories)
 
     def build(self, config: ProviderConfig) -> Provider:
-        key = (config.kind, config.name, config.base_url, config.model, config.api_key, config.timeout_seconds)
+        key = (
+            config.kind,
+            config.name,
+            config.base_url,
+            config.model,
+            config.api_key,
+            config.timeout_seconds,
+            config.connect_timeout_seconds,
+        )
         provider = self._built.get(key)
         if provider is None:
             try:
@@ -39,3 +55,16 @@ class ProviderRegistry:
                 self._built.clear()
             provider = self._built[key] = factory(config, self._http)
         return provider
+
+    async def aclose(self) -> None:
+        """Closes the client this registry opened itself (the shared httpx one is its owner's)."""
+        if self._http2 is not None:
+            await self._http2.aclose()
+            self._http2 = None
+
+    def _anthropic(self, config: ProviderConfig, http: httpx.AsyncClient) -> Provider:
+        # The Anthropic SDK refuses httpx clients (it is built on httpx2), so its providers share
+        # one httpx2 pool of the same size instead of each opening their own.
+        if self._http2 is None:
+            self._http2 = httpx2.AsyncClient(limits=httpx2.Limits(max_connections=200))
+        return AnthropicProvider(config, self._http2)
