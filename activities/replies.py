@@ -1,21 +1,37 @@
-"""Generating the assistant's reply from the tenant's configured chat providers."""
+"""Generating the assistant's reply through the LLM gateway (tiers, failover, budgets, usage)."""
 
 # Payload dataclasses keep real (not string) annotations: Temporal resolves their type hints
 # on every payload it decodes, and string annotations turn that into an eval each time.
+import asyncio
+import json
 import uuid
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
+from core.logging import get_logger
 from core.ttl_cache import TtlCache
-from llm.base import ChatMessage, CompletionRequest, ProviderConfig, ProviderHTTPError
+from llm.base import ChatMessage, CompletionRequest, ProviderConfig
+from llm.breaker import CircuitBreakers
+from llm.budget import BudgetPolicy, Budgets
+from llm.embeddings import default_embedder
+from llm.gateway import GatewayCall, GatewayResult, LlmGateway, UsageRecord
+from llm.pricing import Price, tenant_prices
+from llm.router import RoutingPolicy
+from llm.semantic_cache import CachePolicy, SemanticCache
 from models import accounts_store, messages_store
+from models.llm_usage import LlmUsage
 
 SETUP_CACHE_SECONDS = 5.0
+REPLY_MAX_TOKENS = 256
+
+log = get_logger()
 
 
 @dataclass
@@ -23,6 +39,8 @@ class GenerateReplyInput:
     tenant_id: str
     conversation_id: str
     history_limit: int = 20
+    # Web chat shows the reply as it is written: token deltas go to Redis `conv:{id}:tokens`.
+    stream: bool = False
 
 
 @dataclass
@@ -33,6 +51,11 @@ class GeneratedReply:
     input_tokens: int = 0
     output_tokens: int = 0
     failovers: int = 0
+    tier: str = ""
+    cost_usd: str = "0"
+    # Why this provider answered (tier, skipped circuits, failovers, budget): kept in the
+    # turn's history so an operator sees it in the Temporal UI.
+    decisions: list[str] = field(default_factory=list)
 
 
 def system_prompt(tenant_name: str) -> str:
@@ -47,22 +70,59 @@ def system_prompt(tenant_name: str) -> str:
 class TenantChatSetup:
     name: str
     providers: list[ProviderConfig]
+    routing: RoutingPolicy
+    budget: BudgetPolicy
+    prices: dict[str, Price]
+    cache: CachePolicy = field(default_factory=CachePolicy)
+
+
+def tokens_channel(conversation_id: str) -> str:
+    return f"conv:{conversation_id}:tokens"
 
 
 class ReplyActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self._deps = deps
-        # Read on every turn, changed rarely: a provider change applies within these seconds.
+        # Read on every turn, changed rarely: a provider or policy change applies within these seconds.
         self._setups: TtlCache[uuid.UUID, TenantChatSetup] = TtlCache(SETUP_CACHE_SECONDS)
+        cache = SemanticCache(deps.redis, default_embedder())
+        self._gateway = LlmGateway(deps.providers, CircuitBreakers(deps.redis), Budgets(deps.redis), self._record_usage, cache)
 
     async def _setup(self, session: AsyncSession, tenant_id: uuid.UUID) -> TenantChatSetup:
         async def load() -> TenantChatSetup:
+            name, settings = await accounts_store.tenant_profile(session, tenant_id) or ("our company", {})
+            llm: dict[str, Any] = settings.get("llm") or {}
             return TenantChatSetup(
-                name=await accounts_store.tenant_name(session, tenant_id) or "our company",
+                name=name,
                 providers=await accounts_store.tenant_providers(session, self._deps.secrets, tenant_id),
+                routing=RoutingPolicy.from_settings(llm.get("routing")),
+                budget=BudgetPolicy.from_settings(llm, settings.get("timezone") or "UTC"),
+                prices=tenant_prices(llm.get("pricing")),
+                cache=CachePolicy.from_settings(llm.get("cache")),
             )
 
         return await self._setups.get_or_load(tenant_id, load)
+
+    async def _record_usage(self, row: UsageRecord) -> None:
+        async with self._deps.statements() as session:
+            session.add(
+                LlmUsage(
+                    tenant_id=uuid.UUID(row.tenant_id),
+                    conversation_id=uuid.UUID(row.conversation_id) if row.conversation_id else None,
+                    agent=row.agent,
+                    provider=row.provider,
+                    model=row.model,
+                    tier=row.tier,
+                    input_tokens=row.input_tokens,
+                    output_tokens=row.output_tokens,
+                    cached_tokens=row.cached_tokens,
+                    cost_usd=row.cost_usd,
+                    latency_ms=row.latency_ms,
+                    cache_hit=row.cache_hit,
+                    failover_count=row.failover_count,
+                )
+            )
+            await session.commit()
 
     @activity.defn
     async def generate_reply(self, input: GenerateReplyInput) -> GeneratedReply:
@@ -76,34 +136,84 @@ class ReplyActivities:
             )
         messages = [ChatMessage("system", system_prompt(setup.name))]
         messages += [ChatMessage("user" if d == "inbound" else "assistant", t) for d, t in history if t]
-        request = CompletionRequest(messages=messages)
+        call = GatewayCall(
+            tenant_id=input.tenant_id,
+            # Customer-service answers are short; the cap also bounds a CPU-bound local model's turn.
+            request=CompletionRequest(messages=messages, max_tokens=REPLY_MAX_TOKENS),
+            providers=setup.providers,
+            routing=setup.routing,
+            budget=setup.budget,
+            prices=setup.prices,
+            conversation_id=input.conversation_id,
+            cache_policy=setup.cache,
+            on_text=self._token_publisher(input.conversation_id) if input.stream else None,
+        )
+        async with heartbeating():
+            result = await self._gateway.call(call)
+        for alert in result.alerts:
+            log.warning("LLM budget alert", tenant_id=input.tenant_id, alert=alert)
+        return _reply_or_raise(result)
 
-        failures: list[ProviderHTTPError] = []
-        for config in setup.providers:
+    def _token_publisher(self, conversation_id: str):
+        channel = tokens_channel(conversation_id)
+
+        async def publish(delta: str) -> None:
+            # Best effort: a lost delta only makes the live preview stutter; the final reply is
+            # the workflow's result, not these.
             try:
-                completion = await self._deps.providers.build(config).complete(request)
-            except ProviderHTTPError as exc:
-                # Fail over at once to the next provider; Temporal retries the whole chain.
-                activity.logger.warning("provider failed, failing over", extra={"provider": config.name, "status": exc.status})
-                failures.append(exc)
-                continue
-            if not completion.text:
-                failures.append(ProviderHTTPError(config.name, 502, "empty completion"))
-                continue
-            return GeneratedReply(
-                text=completion.text,
-                provider=config.name,
-                model=completion.model,
-                input_tokens=completion.usage.input_tokens,
-                output_tokens=completion.usage.output_tokens,
-                failovers=len(failures),
-            )
-        summary = "; ".join(str(f) for f in failures)
-        if any(f.retryable for f in failures):
-            delays = [f.retry_after for f in failures if f.retry_after]
-            raise ApplicationError(
-                f"every provider failed: {summary}",
-                type="ProvidersUnavailable",
-                next_retry_delay=timedelta(seconds=min(delays)) if delays else None,
-            )
-        raise ApplicationError(f"every provider refused: {summary}", type="ProvidersRejected", non_retryable=True)
+                await self._deps.redis.publish(channel, json.dumps({"type": "delta", "text": delta}))
+            except Exception as exc:  # noqa: BLE001 - never fail a turn over a preview
+                log.debug("token delta not published", error=repr(exc)[:200])
+
+        return publish
+
+
+@asynccontextmanager
+async def heartbeating(every_s: float = 2.0):
+    """Heartbeats while the body runs (a provider call does not report progress by itself), so
+    Temporal notices a dead worker within the heartbeat timeout. Outside an activity: a no-op."""
+    if not activity.in_activity():
+        yield
+        return
+
+    async def beat() -> None:
+        # Not at once: the heartbeat timeout already runs from the start, and most calls end
+        # before the first beat is due (a heartbeat is a write on the Temporal server).
+        while True:
+            await asyncio.sleep(every_s)
+            activity.heartbeat()
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+def _reply_or_raise(result: GatewayResult) -> GeneratedReply:
+    if result.completion is not None:
+        completion = result.completion
+        return GeneratedReply(
+            text=completion.text,
+            provider=result.provider or "",
+            model=completion.model,
+            input_tokens=completion.usage.input_tokens,
+            output_tokens=completion.usage.output_tokens,
+            failovers=result.failovers,
+            tier=result.tier,
+            cost_usd=str(result.cost_usd),
+            decisions=result.decisions,
+        )
+    if result.refused is not None:
+        # Honest reply and a person, not a silent overspend (the workflow's fallback path).
+        raise ApplicationError(f"LLM budget: {result.refused.describe()}", type="BudgetExceeded", non_retryable=True)
+    summary = "; ".join(str(f) for f in result.failures) or "; ".join(result.decisions)
+    if not result.failures or any(f.retryable for f in result.failures):
+        # Every circuit open counts as unavailable too: retry once they may have closed.
+        delays = [f.retry_after for f in result.failures if f.retry_after]
+        raise ApplicationError(
+            f"every provider failed: {summary}",
+            type="ProvidersUnavailable",
+            next_retry_delay=timedelta(seconds=min(delays)) if delays else None,
+        )
+    raise ApplicationError(f"every provider refused: {summary}", type="ProvidersRejected", non_retryable=True)

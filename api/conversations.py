@@ -32,6 +32,7 @@ def _start_options(account: ResolvedChannelAccount, contact_id: str, settings: S
         debounce_seconds=float(account.config.get("debounce_seconds", settings.debounce_seconds)),
         idle_timeout_seconds=settings.idle_timeout_seconds,
         turns_per_run=settings.turns_per_run,
+        llm_task_queue=settings.llm_task_queue,
     )
     options = {
         "id": workflow_id,

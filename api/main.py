@@ -27,6 +27,7 @@ from api.routes import (
     customers,
     events,
     health,
+    llm_admin,
     tenants,
     users,
     webchat,
@@ -100,6 +101,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webchat.router)
     app.include_router(whatsapp.router)
     app.include_router(codec.router)
-    for admin in (auth, tenants, api_keys, users, channel_accounts, conversations, customers, audit, events):
+    for admin in (auth, tenants, api_keys, users, channel_accounts, llm_admin, conversations, customers, audit, events):
         app.include_router(admin.router)
     return app

@@ -31,7 +31,7 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> list[str]:
+def decode_cursor(cursor: str) -> list[str]:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except ValueError:
@@ -45,7 +45,7 @@ def newest_first(query: Select, created_col: Any, id_col: Any, cursor: str | Non
     """Orders by (created_at, id) descending and continues after `cursor`; fetches one extra row
     to know whether another page exists."""
     if cursor:
-        values = _decode(cursor)
+        values = decode_cursor(cursor)
         try:
             created, row_id = datetime.fromisoformat(values[0]), uuid.UUID(values[1])
         except (ValueError, IndexError):
@@ -64,7 +64,7 @@ def page_of(rows: list[Any], limit: int, to_item: Any, key: Any) -> Page:
 def decode_int_cursor(cursor: str | None) -> int | None:
     if not cursor:
         return None
-    values = _decode(cursor)
+    values = decode_cursor(cursor)
     try:
         return int(values[0])
     except (ValueError, IndexError):

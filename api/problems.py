@@ -36,6 +36,21 @@ def _is_outage(exc: DBAPIError) -> bool:
     return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)) or isinstance(exc.orig, OSError)
 
 
+# Data errors a client's input can cause when validation let it through: text with a NUL byte
+# (PostgreSQL cannot store one), a string longer than its column, a number out of range.
+_CLIENT_DATA_ERRORS = {
+    "22021": "text contains a character PostgreSQL cannot store (NUL)",
+    "22P05": "text contains a character that cannot be stored",
+    "22001": "a value is longer than its field allows",
+    "22003": "a number is out of range",
+}
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
@@ -54,6 +69,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _backend_down(_: Request, exc: Exception) -> JSONResponse:
         # PostgreSQL or Redis unreachable (restarting, failing over): the caller should retry,
         # and a channel redelivers on anything but 2xx. Never a 500 for an outage.
+        if isinstance(exc, DBAPIError) and (reason := _CLIENT_DATA_ERRORS.get(_sqlstate(exc) or "")):
+            return problem_response(422, "Value cannot be stored", reason)
         if isinstance(exc, DBAPIError) and not _is_outage(exc):
             _log.error("database error", exc_info=exc)
             return problem_response(500, "Internal error", "the request failed; it was logged")

@@ -6,6 +6,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.llm_settings import LlmSettings
+
 
 class TenantSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -16,6 +18,8 @@ class TenantSettings(BaseModel):
     retention_days: int | None = Field(None, ge=1, le=3650)
     # Words that hand a conversation to a human, in addition to the built-in ones.
     handoff_keywords: list[str] = Field(default_factory=list, max_length=50)
+    # Model tiers and failover chains, budgets and price overrides (api/llm_settings.py).
+    llm: LlmSettings = Field(default_factory=LlmSettings)
 
     @field_validator("timezone")
     @classmethod

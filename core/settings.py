@@ -21,6 +21,9 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path(".frontdesk")
+    # Where the local model's file is assembled (1.1 GB); default: data_dir/models. Several data
+    # directories (tests, a second checkout) can share one.
+    models_dir: Path | None = None
 
     temporal_address: str | None = Field(None, validation_alias=AliasChoices("TEMPORAL_ADDRESS"))
     temporal_namespace: str = Field("default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE"))
@@ -52,6 +55,7 @@ class Settings(BaseSettings):
     demo_llm_model: str | None = None
     demo_llm_api_key: SecretStr | None = None
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
+    anthropic_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"))
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -63,6 +67,9 @@ class Settings(BaseSettings):
 
     # The queue conversations run on; tests and benchmarks use their own.
     task_queue: str = "frontdesk"
+    # Where replies are generated; unset: on the conversation queue. `frontdesk dev` sets `llm`
+    # and runs a worker for it (one process holds the local model, if a tenant uses it).
+    llm_task_queue: str | None = None
 
     # Conversation behaviour.
     debounce_seconds: float = 1.5
@@ -106,6 +113,9 @@ class Settings(BaseSettings):
     # log line. Extra patterns are regular expressions whose matches are replaced by "***".
     log_mask_pii: bool = True
     log_mask_extra_patterns: list[str] = Field(default_factory=list)  # env: a JSON list
+
+    def local_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
     def missing_servers(self) -> list[str]:
         """The variables a worker or API process needs that are unset."""

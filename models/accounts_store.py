@@ -74,5 +74,7 @@ async def tenant_providers(session: AsyncSession, box: SecretBox, tenant_id: uui
     ]
 
 
-async def tenant_name(session: AsyncSession, tenant_id: uuid.UUID) -> str | None:
-    return await session.scalar(select(Tenant.name).where(Tenant.id == tenant_id))
+async def tenant_profile(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[str, dict[str, Any]] | None:
+    """The tenant's name and settings (its LLM policy among them)."""
+    row = (await session.execute(select(Tenant.name, Tenant.settings).where(Tenant.id == tenant_id))).first()
+    return (row[0], dict(row[1] or {})) if row else None

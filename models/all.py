@@ -7,6 +7,7 @@ from models.conversations import Conversation, Message, MessageStatusEvent
 from models.customers import Customer, CustomerIdentity
 from models.identity import ApiKey, User, UserSession
 from models.inbound_journal import InboundJournalEntry
+from models.llm_usage import LlmUsage
 from models.tenants import LlmProvider, Tenant
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "CustomerIdentity",
     "InboundJournalEntry",
     "LlmProvider",
+    "LlmUsage",
     "Message",
     "MessageStatusEvent",
     "Tenant",

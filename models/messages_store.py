@@ -14,6 +14,7 @@ from sqlalchemy import CTE, Column, and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.ids import conversation_uuid
 from models.conversations import Conversation, Message, MessageStatusEvent
 from models.customers import Customer, CustomerIdentity
 
@@ -91,7 +92,7 @@ async def ensure_conversation(
     return await session.scalar(
         insert(Conversation)
         .values(
-            id=uuid.uuid4(),
+            id=conversation_uuid(workflow_id),
             tenant_id=tenant_id,
             channel_account_id=channel_account_id,
             customer_id=customer_id,

@@ -32,6 +32,7 @@ class DemoProvider:
     base_url: str
     model: str
     api_key: str | None
+    kind: str = "openai_compatible"
 
 
 async def seed_demo(
@@ -56,7 +57,7 @@ async def seed_demo(
         if provider:
             await set_provider(
                 session, box, tenant_id=tenant.id, name="default",
-                base_url=provider.base_url, model=provider.model, api_key=provider.api_key,
+                base_url=provider.base_url, model=provider.model, api_key=provider.api_key, kind=provider.kind,
             )  # fmt: skip
     async with sessions() as session:
         whatsapp = await channel_account_by_id(session, box, str(DEMO_WHATSAPP_ID))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -24,19 +25,25 @@ from workflows.conversation import ConversationWorkflow
 log = get_logger()
 
 
-def build_worker(client: Client, deps: ActivityDeps, settings: Settings) -> Worker:
-    messages, replies, delivery = MessageActivities(deps), ReplyActivities(deps), DeliveryActivities(deps)
+def build_worker(client: Client, deps: ActivityDeps, settings: Settings, queue: str | None = None) -> Worker:
+    """The conversation queue's worker (`queue` None: settings.task_queue), or the LLM queue's.
+    The conversation worker also generates replies unless they have a queue of their own."""
+    queue = queue or settings.task_queue
+    replies = ReplyActivities(deps)
+    if queue == settings.llm_task_queue and queue != settings.task_queue:
+        workflows: list[type] = []
+        activities: list[Callable] = [replies.generate_reply]
+    else:
+        messages, delivery = MessageActivities(deps), DeliveryActivities(deps)
+        workflows = [ConversationWorkflow]
+        activities = [messages.persist_inbound, messages.persist_outbound, messages.flag_handoff, delivery.send_reply]
+        if settings.llm_task_queue in (None, queue):
+            activities.append(replies.generate_reply)
     return Worker(
         client,
-        task_queue=settings.task_queue,
-        workflows=[ConversationWorkflow],
-        activities=[
-            messages.persist_inbound,
-            messages.persist_outbound,
-            messages.flag_handoff,
-            replies.generate_reply,
-            delivery.send_reply,
-        ],
+        task_queue=queue,
+        workflows=workflows,
+        activities=activities,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_local_activities=settings.worker_max_concurrent_activities,
         # More than 5 pollers per worker measured worse on the dev server (MODELS.md).
@@ -50,8 +57,13 @@ def build_worker(client: Client, deps: ActivityDeps, settings: Settings) -> Work
 
 
 async def run_worker(settings: Settings, queue: str) -> None:
-    if queue != TaskQueue.FRONTDESK:
-        raise SystemExit(f"unknown queue {queue!r}; this release serves {TaskQueue.FRONTDESK!r}")
+    # `queue` names a role; the queues' names come from settings (tests and benchmarks rename them).
+    roles = {TaskQueue.FRONTDESK: settings.task_queue, TaskQueue.LLM: settings.llm_task_queue or TaskQueue.LLM}
+    if queue not in roles:
+        raise SystemExit(f"unknown queue {queue!r}; workers serve {sorted(roles)}")
+    if queue == TaskQueue.LLM and not settings.llm_task_queue:
+        raise SystemExit("set FRONTDESK_LLM_TASK_QUEUE=llm so conversations send their replies to this worker")
+    queue = roles[queue]
     address, *_ = require(settings)
     # A worker can do nothing without Temporal: wait as long as it takes, saying so every 10 s.
     client = await connect_platform(settings, wait_seconds=float("inf"))
@@ -60,8 +72,8 @@ async def run_worker(settings: Settings, queue: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with activity_deps(settings) as deps:
-        worker = build_worker(client, deps, settings)
-        log.info("worker started", task_queue=settings.task_queue, temporal=address)
+        worker = build_worker(client, deps, settings, queue)
+        log.info("worker started", task_queue=queue, temporal=address)
         async with worker:
             await stop.wait()
             log.info("worker stopping: finishing in-flight tasks")

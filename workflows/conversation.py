@@ -38,6 +38,7 @@ FALLBACK_TEXT = (
     "Sorry, I can't answer right now. A person from our team will follow up here as soon as possible."
 )
 INBOUND_SIGNAL = "inbound"  # named: signal-with-start takes the signal by name
+LLM_QUEUE_PATCH = "generate-reply-on-llm-queue"
 MAX_TEXT_CHARS = 4096
 RECENT_IDS_KEPT = 500  # redeliveries older than this are caught by the database constraint
 RECENT_REPLIES_KEPT = 100
@@ -66,6 +67,8 @@ class ConversationInput:
     idle_timeout_seconds: float = 24 * 3600
     turns_per_run: int = 200
     state: ConversationState | None = None
+    # Where replies are generated (`frontdesk worker --queue llm`); None: this workflow's queue.
+    llm_task_queue: str | None = None
 
 
 @dataclass
@@ -131,6 +134,7 @@ class ConversationWorkflow:
                         debounce_seconds=input.debounce_seconds,
                         idle_timeout_seconds=input.idle_timeout_seconds,
                         turns_per_run=input.turns_per_run,
+                        llm_task_queue=input.llm_task_queue,
                         state=self._state,
                     )
                 )
@@ -256,16 +260,33 @@ class ConversationWorkflow:
     async def _generate_reply(self, conversation_id: str) -> tuple[str, str | None]:
         """The reply text, and why it is the fallback (None when the model answered)."""
         try:
-            reply = await workflow.execute_local_activity_method(
-                ReplyActivities.generate_reply,
-                GenerateReplyInput(tenant_id=self._input.tenant_id, conversation_id=conversation_id),
-                start_to_close_timeout=policies.LLM_TIMEOUT,
-                retry_policy=policies.LLM_RETRY,
+            reply_input = GenerateReplyInput(
+                tenant_id=self._input.tenant_id, conversation_id=conversation_id, stream=self._input.channel == "webchat"
             )
-        except FailureError as err:  # local activities raise the failure itself, not ActivityError
+            if workflow.patched(LLM_QUEUE_PATCH):
+                # An activity on the LLM queue: LLM workers scale (and hold a local model) apart
+                # from the conversation workers.
+                reply = await workflow.execute_activity_method(
+                    ReplyActivities.generate_reply,
+                    reply_input,
+                    task_queue=self._input.llm_task_queue or workflow.info().task_queue,
+                    start_to_close_timeout=policies.LLM_TIMEOUT,
+                    heartbeat_timeout=policies.LLM_HEARTBEAT_TIMEOUT,
+                    retry_policy=policies.LLM_RETRY,
+                )
+            else:  # runs started before the patch replay their local activity
+                reply = await workflow.execute_local_activity_method(
+                    ReplyActivities.generate_reply,
+                    reply_input,
+                    start_to_close_timeout=policies.LLM_TIMEOUT,
+                    retry_policy=policies.LLM_RETRY,
+                )
+        except FailureError as err:  # an ActivityError, or the failure itself from a local activity
             reason = _failure_reason(err)
             workflow.logger.warning("reply generation failed, sending fallback", extra={"reason": reason})
             return FALLBACK_TEXT, reason or "reply generation failed"
+        if reply.failovers:
+            workflow.logger.warning("reply came after failover", extra={"decisions": reply.decisions})
         return reply.text, None
 
     async def _deliver(self, message_id: str, to: str) -> None:

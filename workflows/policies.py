@@ -15,12 +15,15 @@ DB_RETRY = RetryPolicy(
 
 # The provider chain fails over inside one attempt; a few attempts, then the honest fallback.
 LLM_TIMEOUT = timedelta(seconds=90)
+# The LLM activity heartbeats while it waits on a provider: a worker that dies mid-call is
+# noticed after this, not after LLM_TIMEOUT, and the turn moves to another worker.
+LLM_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 LLM_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=5),
     maximum_attempts=3,
-    non_retryable_error_types=["InvalidInput", "NoProviderConfigured", "ProvidersRejected"],
+    non_retryable_error_types=["InvalidInput", "NoProviderConfigured", "ProvidersRejected", "BudgetExceeded"],
 )
 
 # A channel that is down for hours still gets the reply once it is back.

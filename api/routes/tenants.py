@@ -68,7 +68,7 @@ class OwnTenantUpdate(BaseModel):
 def _apply(ctx: Ctx, session, tenant: Tenant, body: BaseModel) -> None:
     """Writes the fields the caller sent (settings merge key by key) and audits the differences."""
     changes = {}
-    for field, value in body.model_dump(exclude_unset=True, exclude_none=True).items():
+    for field, value in body.model_dump(mode="json", exclude_unset=True, exclude_none=True).items():  # JSON: prices are Decimals
         old = getattr(tenant, field)
         if field == "settings":
             value = {**(old or {}), **value}
@@ -80,7 +80,7 @@ def _apply(ctx: Ctx, session, tenant: Tenant, body: BaseModel) -> None:
 
 @router.post("/v1/tenants", status_code=201, response_model=TenantCreated, summary="Create a tenant (platform admin)")
 async def create_tenant(body: TenantCreate, ctx: Platform) -> TenantCreated:
-    tenant = Tenant(id=uuid.uuid4(), slug=body.slug, name=body.name, status="active", settings=body.settings.model_dump())
+    tenant = Tenant(id=uuid.uuid4(), slug=body.slug, name=body.name, status="active", settings=body.settings.model_dump(mode="json"))
     try:
         async with ctx.state.sessions.begin() as session:
             session.add(tenant)

@@ -17,6 +17,7 @@ from api.conversations import TEMPORAL_UNAVAILABLE, webchat_turn
 from api.deps import AppState, StateDep, WsStateDep
 from api.problems import Problem
 from api.rate_limits import too_many_requests
+from api.token_stream import conversation_id_for, relay_tokens
 from channels.base import InboundMessage
 from core.ids import conversation_workflow_id
 from models.accounts_store import ResolvedChannelAccount
@@ -151,6 +152,11 @@ async def websocket_chat(websocket: WebSocket, channel_account_id: str, state: W
     async def send(payload: dict) -> None:
         async with send_lock:
             await websocket.send_json(payload)
+
+    # The reply as it is written: {"type": "delta", "text": ...} messages before the "reply".
+    workflow_id = conversation_workflow_id(str(account.tenant_id), str(account.id), session_id)
+    relay = asyncio.create_task(relay_tokens(state.redis, await conversation_id_for(state.sessions, workflow_id), send))
+    tasks.add(relay)
 
     async def answer(raw: str) -> None:
         try:

@@ -65,12 +65,18 @@ async def test_websocket_chat(api, tenant):
     url = api.url.replace("http://", "ws://") + f"/v1/webchat/{tenant.webchat_id}/ws?session_id={session}"
     async with websockets.connect(url) as ws:
         await ws.send(json.dumps({"client_message_id": "w1", "text": "hello over websocket"}))
-        reply = json.loads(await ws.recv())
+        reply = await _next_not_delta(ws)  # the reply streams first (tests/llm/test_turn_gateway.py)
         assert reply["type"] == "reply"
         assert reply["reply"] == f"[{tenant.model}] hello over websocket"
         await ws.send(json.dumps({"client_message_id": "w2"}))  # no text
-        error = json.loads(await ws.recv())
+        error = await _next_not_delta(ws)
         assert error["type"] == "error" and error["status"] == 422
+
+
+async def _next_not_delta(ws) -> dict:
+    while (message := json.loads(await ws.recv()))["type"] == "delta":
+        pass
+    return message
 
 
 async def test_bad_requests_get_reasons_not_turns(http, tenant, deps):

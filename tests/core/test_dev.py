@@ -35,6 +35,8 @@ class DevRun:
             FRONTDESK_TEMPORAL_PORT=str(free_port()),
             FRONTDESK_TEMPORAL_UI_PORT=str(free_port()),
             FRONTDESK_WORKER_PROCESSES="1",
+            # The local model's file, assembled once and shared with tests/llm/test_local_model.py.
+            FRONTDESK_MODELS_DIR=str(REPO / ".frontdesk" / "models"),
             **(extra_env or {}),
         )
         self.process = subprocess.Popen(
@@ -107,6 +109,11 @@ def _postgres_running_in(data_dir: Path) -> bool:
     return False
 
 
+def _serves(process: psutil.Process, queue: str) -> bool:
+    cmdline = process.cmdline()
+    return "worker" in cmdline and queue in cmdline
+
+
 def test_dev_runs_stops_and_keeps_data(tmp_path):
     data_dir = tmp_path / "fd"
     first = DevRun(data_dir)
@@ -121,15 +128,17 @@ def test_dev_runs_stops_and_keeps_data(tmp_path):
         admin_key = re.search(r"Authorization: Bearer (\S+)", banner).group(1)
         made = httpx.post(f"{first.api}/v1/tenants", json={"slug": "dev-shop", "name": "Dev Shop"}, headers={"Authorization": f"Bearer {admin_key}"})
         assert made.status_code == 201, made.text
+        # No vendor key: the offline local model answers (on the LLM worker).
+        assert "Chat model     local Qwen2.5-Coder-1.5B" in banner
         reply = _chat(first.api, "visitor-1", "Hello, anyone there?")
-        assert reply["reply"] == FALLBACK_TEXT and reply["needs_human"] is True  # no model configured
+        assert reply["reply"].strip() and reply["reply"] != FALLBACK_TEXT and reply["needs_human"] is False
 
         # Supervision: a worker that dies is replaced, and conversations carry on.
-        [worker] = [p for p in psutil.Process(first.process.pid).children() if "worker" in p.cmdline()]
+        [worker] = [p for p in psutil.Process(first.process.pid).children() if _serves(p, "frontdesk")]
         worker.kill()
         worker.wait(10)
-        _wait_for(lambda: any("worker" in p.cmdline() for p in psutil.Process(first.process.pid).children()), 30)
-        assert _chat(first.api, "visitor-2", "still there?")["reply"] == FALLBACK_TEXT
+        _wait_for(lambda: any(_serves(p, "frontdesk") for p in psutil.Process(first.process.pid).children()), 30)
+        assert _chat(first.api, "visitor-2", "still there?")["reply"] != FALLBACK_TEXT
     finally:
         code = first.stop()
     assert code == 0
@@ -143,7 +152,7 @@ def test_dev_runs_stops_and_keeps_data(tmp_path):
         assert re.search(r"verify token: (\S+)", banner).group(1) == token  # the seed did not rotate it
         assert re.search(r"Authorization: Bearer (\S+)", banner).group(1) == admin_key
         history = httpx.get(f"{second.api}/v1/webchat/{DEMO_WEBCHAT_ID}/messages", params={"session_id": "visitor-1"}).json()
-        assert [m["text"] for m in history["messages"]] == ["Hello, anyone there?", FALLBACK_TEXT]
+        assert [m["text"] for m in history["messages"]] == ["Hello, anyone there?", reply["reply"]]
     finally:
         assert second.stop() == 0
 
@@ -158,7 +167,8 @@ def test_dev_uses_external_servers_when_urls_are_set(tmp_path, stack):
         assert f"Temporal       {stack.addresses.temporal_address}" in banner
         assert not (tmp_path / "ext" / "pg").exists()
         assert not (tmp_path / "ext" / "temporal.db").exists()
-        assert _chat(run.api, f"ext-{uuid.uuid4().hex[:6]}", "ping")["needs_human"] is True
+        reply = _chat(run.api, f"ext-{uuid.uuid4().hex[:6]}", "ping")  # the local model, on the external servers
+        assert reply["reply"].strip() and reply["reply"] != FALLBACK_TEXT
     finally:
         assert run.stop() == 0
 

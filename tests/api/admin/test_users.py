@@ -110,3 +110,11 @@ async def test_repeated_login_failures_are_rate_limited(http, admin_tenant):
     assert codes[:5] == [401] * 5 and codes[-1] == 429
     limited = await _login(http, admin_tenant, agent["email"])
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+async def test_text_postgresql_cannot_store_is_a_422_not_a_500(http, admin_tenant):
+    """Found by schemathesis: a NUL character passed validation and failed in the database."""
+    body = {"email": f"nul-{uuid.uuid4().hex[:6]}@example.com", "name": "Asha\u0000", "role": "agent", "password": PASSWORD}
+    r = await http.post("/v1/users", json=body, headers=admin_tenant.headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == "text contains a character PostgreSQL cannot store (NUL)"

