@@ -12,7 +12,9 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e ".[embedded,dev]"
+	@echo "Installing Frontdesk and its embedded stack. The first time, llama-cpp-python (the offline"
+	@echo "model's runtime) compiles from source: about 9 minutes on 2 cores; later installs reuse it."
+	$(BIN)/pip install --progress-bar on -e ".[embedded,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)

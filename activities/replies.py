@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
+from core import events
 from core.logging import get_logger
 from core.ttl_cache import TtlCache
 from llm.base import ChatMessage, CompletionRequest, ProviderConfig
@@ -41,6 +42,7 @@ class GenerateReplyInput:
     history_limit: int = 20
     # Web chat shows the reply as it is written: token deltas go to Redis `conv:{id}:tokens`.
     stream: bool = False
+    agent: str | None = None  # the answering agent (issue 8), for its own routing and usage rows
 
 
 @dataclass
@@ -74,6 +76,7 @@ class TenantChatSetup:
     budget: BudgetPolicy
     prices: dict[str, Price]
     cache: CachePolicy = field(default_factory=CachePolicy)
+    agent_routing: dict[str, RoutingPolicy] = field(default_factory=dict)  # an agent's own tiers win
 
 
 def tokens_channel(conversation_id: str) -> str:
@@ -96,6 +99,7 @@ class ReplyActivities:
                 name=name,
                 providers=await accounts_store.tenant_providers(session, self._deps.secrets, tenant_id),
                 routing=RoutingPolicy.from_settings(llm.get("routing")),
+                agent_routing={name: RoutingPolicy.from_settings(r) for name, r in (llm.get("agents") or {}).items()},
                 budget=BudgetPolicy.from_settings(llm, settings.get("timezone") or "UTC"),
                 prices=tenant_prices(llm.get("pricing")),
                 cache=CachePolicy.from_settings(llm.get("cache")),
@@ -141,17 +145,19 @@ class ReplyActivities:
             # Customer-service answers are short; the cap also bounds a CPU-bound local model's turn.
             request=CompletionRequest(messages=messages, max_tokens=REPLY_MAX_TOKENS),
             providers=setup.providers,
-            routing=setup.routing,
+            routing=setup.agent_routing.get(input.agent or "", setup.routing),
             budget=setup.budget,
             prices=setup.prices,
             conversation_id=input.conversation_id,
+            agent=input.agent,
             cache_policy=setup.cache,
             on_text=self._token_publisher(input.conversation_id) if input.stream else None,
         )
         async with heartbeating():
             result = await self._gateway.call(call)
-        for alert in result.alerts:
+        for alert in result.alerts:  # logged, and on the tenant's dashboard event stream
             log.warning("LLM budget alert", tenant_id=input.tenant_id, alert=alert)
+            events.publish(self._deps.redis, input.tenant_id, "llm.budget_alert", alert=alert)
         return _reply_or_raise(result)
 
     def _token_publisher(self, conversation_id: str):

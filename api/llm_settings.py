@@ -93,6 +93,8 @@ class LlmSettings(BaseModel):
     budgets: Budgets = Field(default_factory=Budgets)
     pricing: dict[str, ModelPrice] = Field(default_factory=dict, max_length=100, examples=[{"my-vllm-model": {"input": 0.05, "output": 0.1}}])
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    # Per agent (by name), tiers of its own; agents without an entry use `routing`.
+    agents: dict[str, Routing] = Field(default_factory=dict, max_length=50)
 
 
 assert set(TIERS) == {"fast", "standard", "reasoning"}  # the Literal above names them too

@@ -205,3 +205,16 @@ async def test_with_every_circuit_open_the_customer_still_gets_one_real_attempt(
     result = await gateway.call(GatewayCall(tenant, _request("still there?"), [only.provider("only")]))
     assert "only: skipped, circuit open" in result.decisions and "every circuit open: trying only anyway" in result.decisions
     assert result.completion is not None and result.completion.text.endswith("still there?")
+
+
+async def test_a_stalled_or_cut_off_primary_fails_over(gateway, servers):
+    stalled, cut, backup = await servers(), await servers(), await servers()
+    stalled.standin.slow_marker, stalled.standin.slow_seconds = "order", 5.0  # past the 1 s timeout below
+    cut.standin.drop_marker = "order"  # the connection is dropped mid-answer
+    chain = [stalled.provider("stalled"), cut.provider("cut"), backup.provider("backup")]
+    chain[0].timeout_seconds = 1.0
+    started = time.perf_counter()
+    result = await gateway.call(GatewayCall(str(uuid.uuid4()), _request("where is my order?"), chain))
+    assert result.provider == "backup" and result.failovers == 2
+    assert "stalled: no response, failing over" in result.decisions and "cut: no response, failing over" in result.decisions
+    assert time.perf_counter() - started < 3.0  # the stall cost its timeout, nothing more

@@ -8,6 +8,9 @@ import uuid
 import websockets
 from sqlalchemy import select, update
 
+from activities.replies import GenerateReplyInput, ReplyActivities
+from core.events import tenant_channel
+from models.admin_store import set_provider
 from models.conversations import Conversation
 from models.llm_usage import LlmUsage
 from models.tenants import Tenant
@@ -65,3 +68,42 @@ async def test_web_chat_websocket_receives_the_reply_as_it_streams(api, tenant):
                 break
     assert len(deltas) > 1  # arrived in pieces, before the reply
     assert "".join(deltas).strip() == message["reply"] == f"[{tenant.model}] tell me about delivery times"
+
+
+async def test_budget_alerts_reach_the_dashboard_event_stream(http, tenant, deps):
+    await _set_llm_settings(deps, tenant.tenant_id, {"budgets": {"limits": [{"period": "month", "metric": "tokens", "limit": "10", "action": "alert"}]}})
+    pubsub = deps.redis.pubsub()
+    await pubsub.subscribe(tenant_channel(tenant.tenant_id))
+    try:
+        reply = await _chat(http, tenant, "alert-1", "hello")
+        assert reply["reply"] == f"[{tenant.model}] hello"  # alert-only: nothing refused
+        seen: list[dict] = []
+        for _ in range(50):
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if message:
+                seen.append(json.loads(message["data"]))
+            if sum(e["type"] == "llm.budget_alert" for e in seen) == 2:
+                break
+    finally:
+        await pubsub.aclose()
+    alerts = [e["alert"] for e in seen if e["type"] == "llm.budget_alert"]
+    assert sorted(alerts) == ["100% of the monthly tokens limit (10) used", "80% of the monthly tokens limit (10) used"]
+
+
+async def test_an_agent_with_its_own_tiers_is_answered_by_its_providers(http, tenant, deps, openai_standin):
+    async with deps.sessions.begin() as session:
+        await set_provider(session, deps.secrets, tenant_id=uuid.UUID(tenant.tenant_id), name="returns-desk",
+                           base_url=f"{openai_standin.url}/v1", model="returns-model", api_key="sk-test", priority=5)  # fmt: skip
+    everywhere = {tier: ["primary"] for tier in ("fast", "standard", "reasoning")}
+    returns = {tier: ["returns-desk"] for tier in ("fast", "standard", "reasoning")}
+    await _set_llm_settings(deps, tenant.tenant_id, {"routing": {"tiers": everywhere}, "agents": {"returns": {"tiers": returns}}})
+    first = await _chat(http, tenant, "agent-1", "I want to send these shoes back")
+    assert first["reply"].startswith(f"[{tenant.model}]")  # no agent: the tenant's tiers
+
+    async with deps.sessions() as session:
+        conversation = await session.scalar(select(Conversation).where(Conversation.tenant_id == uuid.UUID(tenant.tenant_id)))
+    reply = await ReplyActivities(deps).generate_reply(GenerateReplyInput(tenant.tenant_id, str(conversation.id), agent="returns"))
+    assert (reply.provider, reply.text) == ("returns-desk", "[returns-model] I want to send these shoes back")
+    async with deps.sessions() as session:
+        agents = (await session.scalars(select(LlmUsage.agent).where(LlmUsage.tenant_id == uuid.UUID(tenant.tenant_id)))).all()
+    assert sorted(agents, key=str) == sorted([None, "returns"], key=str)
