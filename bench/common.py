@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
+from sqlalchemy import update
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -25,6 +27,7 @@ from core.embedded.ports import free_port, wait_http_ok  # noqa: E402
 from core.embedded.stack import EmbeddedStack, start_stack  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from models.db import one_off_sessions  # noqa: E402
+from models.tenants import Tenant  # noqa: E402
 from tests.factories import TestTenant, create_tenant  # noqa: E402
 
 
@@ -70,7 +73,12 @@ async def seed_tenant(running: RunningPlatform, openai_url: str, graph_url: str)
     """A tenant whose provider is the loopback OpenAI server and whose WhatsApp is the Graph one."""
     a = running.stack.addresses
     async with one_off_sessions(a.database_url) as sessions:
-        return await create_tenant(sessions, SecretBox(a.master_key), openai_url=openai_url, graph_url=graph_url)
+        tenant = await create_tenant(sessions, SecretBox(a.master_key), openai_url=openai_url, graph_url=graph_url)
+        async with sessions.begin() as session:
+            # Benchmarks time turns that reach the model: repeated questions must not be served
+            # from the semantic cache (bench/gateway_overhead.py and the cache tests cover it).
+            await session.execute(update(Tenant).where(Tenant.id == uuid.UUID(tenant.tenant_id)).values(settings={"llm": {"cache": {"enabled": False}}}))
+        return tenant
 
 
 def stack_from_env(data_dir: Path) -> EmbeddedStack:

@@ -61,14 +61,16 @@ def api(
 @app.command()
 def worker(queue: Annotated[str, typer.Option(help="task queue to serve")] = "frontdesk") -> None:
     """Run a Temporal worker for one task queue."""
+    settings = get_settings()
+    # First, before the imports (seconds of CPU): a worker starting up after a crash must not
+    # take the CPU from the workers that are running turns.
+    os.nice(settings.worker_nice)
     import uvloop
 
     from workers.main import run_worker
 
     _logging()
     _tune_gc()
-    settings = get_settings()
-    os.nice(settings.worker_nice)
     # uvloop: the worker is GIL-bound, and the event loop's own overhead is part of every turn.
     uvloop.run(run_worker(settings, queue))
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
-import httpx2
 
-from llm.anthropic_provider import AnthropicProvider
 from llm.base import Provider, ProviderConfig
 from llm.local import LocalProvider
 from llm.openai_compatible import OpenAICompatibleProvider, OpenAIProvider
@@ -18,7 +17,7 @@ ProviderFactory = Callable[[ProviderConfig, httpx.AsyncClient], Provider]
 class ProviderRegistry:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
-        self._http2: httpx2.AsyncClient | None = None
+        self._http2: Any = None  # an httpx2.AsyncClient once an Anthropic provider is built
         self._factories: dict[str, ProviderFactory] = {}
         # Building an SDK client costs more than a loopback completion; reuse it per config.
         self._built: dict[tuple, Provider] = {}
@@ -63,6 +62,12 @@ class ProviderRegistry:
             self._http2 = None
 
     def _anthropic(self, config: ProviderConfig, http: httpx.AsyncClient) -> Provider:
+        # Imported on first use: the SDK takes ~2 s to import, which every worker start (and
+        # every restart after a crash) would otherwise pay, Anthropic tenants or not.
+        import httpx2
+
+        from llm.anthropic_provider import AnthropicProvider
+
         # The Anthropic SDK refuses httpx clients (it is built on httpx2), so its providers share
         # one httpx2 pool of the same size instead of each opening their own.
         if self._http2 is None:
