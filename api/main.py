@@ -28,6 +28,7 @@ from api.routes import (
     events,
     health,
     llm_admin,
+    llm_spend,
     tenants,
     users,
     webchat,
@@ -101,6 +102,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webchat.router)
     app.include_router(whatsapp.router)
     app.include_router(codec.router)
-    for admin in (auth, tenants, api_keys, users, channel_accounts, llm_admin, conversations, customers, audit, events):
+    for admin in (auth, tenants, api_keys, users, channel_accounts, llm_admin, llm_spend, conversations, customers, audit, events):
         app.include_router(admin.router)
     return app
