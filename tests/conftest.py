@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 import uuid
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -22,7 +21,7 @@ from core.temporal import connect_platform
 from tests.factories import create_tenant
 from tests.standins.graph_server import GraphStandIn
 from tests.standins.openai_server import OpenAIStandIn
-from tests.standins.serve import serve
+from tests.standins.serve import serve, served
 from workers.main import build_worker
 from workers.wiring import activity_deps
 
@@ -72,25 +71,15 @@ def settings(stack) -> Settings:
     )
 
 
-@asynccontextmanager
-async def _served(standin):
-    server = await serve(standin.app())
-    standin.url = server.url
-    try:
-        yield standin
-    finally:
-        await server.stop()
-
-
 @pytest.fixture(scope="session")
 async def openai_standin():
-    async with _served(OpenAIStandIn()) as standin:
+    async with served(OpenAIStandIn()) as standin:
         yield standin
 
 
 @pytest.fixture(scope="session")
 async def graph_standin():
-    async with _served(GraphStandIn()) as standin:
+    async with served(GraphStandIn()) as standin:
         yield standin
 
 

