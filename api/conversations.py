@@ -77,10 +77,22 @@ async def webchat_turn(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         **options,
     )
-    return await client.execute_update_with_start_workflow(
-        ConversationWorkflow.webchat_message,
-        message,
-        start_workflow_operation=operation,
-        # The client's message id is the update id: a retried POST joins the first turn.
-        id=update_id,
-    )
+    try:
+        return await client.execute_update_with_start_workflow(
+            ConversationWorkflow.webchat_message,
+            message,
+            start_workflow_operation=operation,
+            # The client's message id is the update id: a retried POST joins the first turn.
+            id=update_id,
+        )
+    finally:
+        _consume_start_outcome(operation)
+
+
+def _consume_start_outcome(operation: WithStartWorkflowOperation) -> None:
+    """The SDK parks the start's failure in a future only `operation.workflow_handle()` reads; we
+    never need the handle, and an unread failed future logs "Future exception was never
+    retrieved" (thousands of lines while Temporal refuses updates)."""
+    started = operation._workflow_handle  # no public way to peek without awaiting
+    if started.done() and not started.cancelled():
+        started.exception()

@@ -29,7 +29,12 @@ def configure_logging(
 ) -> None:
     """`stream`: where every line goes (tests); by default structlog's own lines go to stdout
     and standard-library records to stderr."""
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    # Plain tracebacks in the console: structlog's default (rich, with every frame's locals) prints
+    # local variables unmasked (credentials included) and takes tens of milliseconds per failure,
+    # blocking the worker's event loop on every retried provider error.
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+    )
     # Masking runs before the timestamp is added, so dates never look like phone numbers.
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
