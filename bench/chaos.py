@@ -42,7 +42,7 @@ import httpx
 from bench.chaos_llm import ChaosLLM
 from bench.chaos_reconcile import Reconciliation, reconcile
 from bench.chaos_restarts import restart_postgres, restart_temporal
-from bench.common import RunningPlatform, platform, seed_tenant
+from bench.common import RunningPlatform, percentile, platform, seed_tenant
 from tests.factories import TestTenant, new_phone, new_wamid, signature, whatsapp_payload
 from tests.standins.graph_server import GraphStandIn, ReceiptTarget
 from tests.standins.serve import serve
@@ -75,6 +75,8 @@ class Run:
     rng: random.Random
     ledger: Ledger = field(default_factory=Ledger)
     turns_done: int = 0
+    answer_seconds: list[float] = field(default_factory=list)  # first delivery -> answer seen
+    gave_up: list[str] = field(default_factory=list)  # conversations stopped early: no answer in time
     worker_kills: int = 0
     restarts: int = 0
     finished: bool = False
@@ -138,12 +140,16 @@ async def whatsapp_conversation(run: Run, turns: int) -> None:
         if previous is not None and run.rng.random() < 0.25:
             extra.append(_later(run.rng.uniform(0, 1.0), deliver(previous)))  # an older message, redelivered late
         redeliveries = [asyncio.create_task(c) for c in extra]
+        started = time.monotonic()
         accepted = await deliver(body)
         answered = accepted is not None and await _answered(lambda k=k: _reply_seen(run.graph, phone, k), REPLY_DEADLINE_S)
         await asyncio.gather(*redeliveries)
         run.turns_done += 1
         if not answered:
-            return  # the next message would merge into this turn; reconciliation reports it
+            # The next message would merge into this turn; reconciliation says if it was lost or late.
+            run.gave_up.append(f"whatsapp {phone} message #{k} ({wamid}): no answer within {REPLY_DEADLINE_S:.0f} s")
+            return
+        run.answer_seconds.append(time.monotonic() - started)
         previous = body
 
 
@@ -164,10 +170,13 @@ async def webchat_conversation(run: Run, turns: int) -> None:
         attempts = [post(payload)] + [_later(run.rng.uniform(0, 1.0), post(payload)) for _ in range(run.rng.randint(0, 2))]
         if previous is not None and run.rng.random() < 0.25:
             attempts.append(_later(run.rng.uniform(0, 0.5), post(previous)))
+        started = time.monotonic()
         await asyncio.gather(*attempts)
         run.turns_done += 1
         if not replies[payload["client_message_id"]]:
+            run.gave_up.append(f"web chat {session} message m{k}: no answer within {DELIVERY_DEADLINE_S:.0f} s")
             return
+        run.answer_seconds.append(time.monotonic() - started)
         previous = payload
 
 
@@ -248,6 +257,7 @@ def main() -> None:
     print(f"worker and API output: {log_path}", file=sys.stderr, flush=True)
     with platform(task_queue=f"chaos-{uuid.uuid4().hex[:8]}", workers=args.workers, log_path=log_path) as running:
         result, run = asyncio.run(soak(running, args))
+    waits = sorted(run.answer_seconds)
     line = {
         "bench": "chaos",
         "turns": run.turns_done,
@@ -260,9 +270,15 @@ def main() -> None:
         "conversations": args.conversations,
         "llm_calls": result.llm_outcomes,
         "unexpected_4xx": len(run.ledger.unexpected),
+        # How long customers waited, and conversations the driver abandoned (it stops a
+        # conversation whose message goes unanswered for minutes, so turns < --turns).
+        "answer_p50_s": round(percentile(waits, 50), 2),
+        "answer_p99_s": round(percentile(waits, 99), 2),
+        "answer_max_s": round(waits[-1], 2) if waits else None,
+        "gave_up": len(run.gave_up),
     }
     print(json.dumps(line), flush=True)
-    for problem in result.problems[:200] + run.ledger.unexpected[:10]:
+    for problem in result.problems[:200] + run.ledger.unexpected[:10] + run.gave_up:
         print(f"  {problem}", file=sys.stderr)
     ok = result.lost == result.duplicated == result.stuck == 0 and not run.ledger.unexpected
     sys.stdout.flush()
