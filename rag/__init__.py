@@ -1,0 +1,1 @@
+"""Knowledge base: document loading, chunking, embeddings and retrieval for tenant knowledge."""
