@@ -7,6 +7,7 @@ from models.conversations import Conversation, Message, MessageStatusEvent
 from models.customers import Customer, CustomerIdentity
 from models.identity import ApiKey, User, UserSession
 from models.inbound_journal import InboundJournalEntry
+from models.knowledge import KnowledgeChunk, KnowledgeDocument, KnowledgeEntry, KnowledgeIndex, RetrievalEvent
 from models.llm_usage import LlmUsage
 from models.tenants import LlmProvider, Tenant
 
@@ -19,10 +20,15 @@ __all__ = [
     "Customer",
     "CustomerIdentity",
     "InboundJournalEntry",
+    "KnowledgeChunk",
+    "KnowledgeDocument",
+    "KnowledgeEntry",
+    "KnowledgeIndex",
     "LlmProvider",
     "LlmUsage",
     "Message",
     "MessageStatusEvent",
+    "RetrievalEvent",
     "Tenant",
     "User",
     "UserSession",
