@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.registry import ChannelRegistry
 from core.crypto import SecretBox
 from llm.registry import ProviderRegistry
+from models.knowledge_files import DocumentFiles
+from rag.embedding import EmbedderRegistry
 
 
 @dataclass
@@ -23,3 +25,6 @@ class ActivityDeps:
     http: httpx.AsyncClient
     channels: ChannelRegistry
     providers: ProviderRegistry
+    # Knowledge ingestion: uploads and staging on disk, and the embedders by name.
+    documents: DocumentFiles
+    embedders: EmbedderRegistry

@@ -14,7 +14,12 @@ from temporalio.exceptions import ApplicationError
 from activities.deps import ActivityDeps
 from channels.base import InboundMessage
 from core import events
+from core.ttl_cache import TtlCache
 from models import messages_store as store
+from models.knowledge_coverage import search_setup
+
+# A tenant's first upload or entry reaches its conversations' turns within this many seconds.
+KNOWLEDGE_CHECK_SECONDS = 5.0
 
 
 @dataclass
@@ -35,6 +40,8 @@ class PersistInboundResult:
     customer_id: str
     new_external_ids: list[str] = field(default_factory=list)
     previous_reply: str | None = None
+    # The tenant has a knowledge index: the turn searches it before replying.
+    knowledge_indexed: bool = False
 
 
 @dataclass
@@ -83,6 +90,16 @@ def _uuid(value: str, what: str) -> uuid.UUID:
 class MessageActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self._deps = deps
+        # Asked on every turn, true or false for months: one query per tenant per window.
+        self._indexed: TtlCache[uuid.UUID, bool] = TtlCache(KNOWLEDGE_CHECK_SECONDS)
+
+    async def _knowledge_indexed(self, tenant_id: uuid.UUID) -> bool:
+        async def load() -> bool:
+            async with self._deps.statements() as session:
+                setup = await search_setup(session, tenant_id)
+            return setup is not None and setup.embedder is not None
+
+        return await self._indexed.get_or_load(tenant_id, load)
 
     @activity.defn
     async def persist_inbound(self, input: PersistInboundInput) -> PersistInboundResult:
@@ -126,6 +143,7 @@ class MessageActivities:
             customer_id=str(customer_id),
             new_external_ids=new_ids,
             previous_reply=previous,
+            knowledge_indexed=bool(new_ids) and await self._knowledge_indexed(tenant_id),
         )
 
     @activity.defn

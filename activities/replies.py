@@ -3,6 +3,7 @@
 # Payload dataclasses keep real (not string) annotations: Temporal resolves their type hints
 # on every payload it decodes, and string annotations turn that into an eval each time.
 import asyncio
+import hashlib
 import json
 import uuid
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
+from activities.knowledge import KnowledgePassage
 from core import events
 from core.logging import get_logger
 from core.ttl_cache import TtlCache
@@ -43,6 +45,8 @@ class GenerateReplyInput:
     # Web chat shows the reply as it is written: token deltas go to Redis `conv:{id}:tokens`.
     stream: bool = False
     agent: str | None = None  # the answering agent (issue 8), for its own routing and usage rows
+    # What the tenant's knowledge base says about the question (the turn's search_knowledge).
+    knowledge: list[KnowledgePassage] = field(default_factory=list)
 
 
 @dataclass
@@ -66,6 +70,30 @@ def system_prompt(tenant_name: str) -> str:
         "in the customer's language. If you do not know something, say so and offer to bring in "
         "a person from the team; never invent orders, prices or policies."
     )
+
+
+def knowledge_prompt(passages: list[KnowledgePassage]) -> str:
+    """The passages as numbered sources the model cites, e.g. "[2]"."""
+    lines = [
+        "Answer from the knowledge base excerpts below when they cover the question, and cite the "
+        "excerpt you used as [n]. If they do not cover it, say you are not sure rather than guess.",
+    ]
+    for n, p in enumerate(passages, start=1):
+        # An entry's only section is its title: "Returns", not "Returns › Returns".
+        where = " › ".join(dict.fromkeys(part for part in (p.title, p.section_title) if part))
+        page = f", page {p.page}" if p.page else ""
+        lines.append(f"[{n}] ({where}{page})\n{p.text}")
+    return "\n\n".join(lines)
+
+
+def knowledge_fingerprint(passages: list[KnowledgePassage]) -> str:
+    """Which passages (and which text of them) an answer was written from; "" for none."""
+    if not passages:
+        return ""
+    digest = hashlib.sha256()
+    for p in passages:
+        digest.update(f"{p.chunk_id}\x00{p.text}\x00".encode())
+    return digest.hexdigest()[:32]
 
 
 @dataclass
@@ -139,6 +167,8 @@ class ReplyActivities:
                 session, tenant_id, uuid.UUID(input.conversation_id), input.history_limit
             )
         messages = [ChatMessage("system", system_prompt(setup.name))]
+        if input.knowledge:
+            messages.append(ChatMessage("system", knowledge_prompt(input.knowledge)))
         messages += [ChatMessage("user" if d == "inbound" else "assistant", t) for d, t in history if t]
         call = GatewayCall(
             tenant_id=input.tenant_id,
@@ -151,6 +181,7 @@ class ReplyActivities:
             conversation_id=input.conversation_id,
             agent=input.agent,
             cache_policy=setup.cache,
+            cache_context=knowledge_fingerprint(input.knowledge),
             on_text=self._token_publisher(input.conversation_id) if input.stream else None,
         )
         async with heartbeating():

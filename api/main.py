@@ -11,10 +11,10 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from api.accounts import ChannelAccountCache
-from api.body import BodyLimitMiddleware
 from api.deps import AppState
 from api.inbound_guard import InboundGuard
 from api.inbound_handoff import InboundHandoff
+from api.knowledge_uploads import BodyLimitWithUploads
 from api.problems import install_problem_handlers
 from api.request_id import RequestIdMiddleware
 from api.routes import (
@@ -27,6 +27,10 @@ from api.routes import (
     customers,
     events,
     health,
+    knowledge_documents,
+    knowledge_entries,
+    knowledge_gaps,
+    knowledge_settings,
     llm_admin,
     llm_spend,
     tenants,
@@ -93,8 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="AI customer service on Temporal: channel webhooks and web chat.",
         lifespan=lifespan,
     )
-    # Every route reads at most this much; larger bodies get 413 before anything parses them.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Every route reads at most this much (document uploads: the upload cap); larger bodies
+    # get 413 before anything parses them.
+    app.add_middleware(BodyLimitWithUploads, max_bytes=settings.max_body_bytes)
     # Added last, so outermost: every response, a 413 included, carries X-Request-ID.
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
@@ -102,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webchat.router)
     app.include_router(whatsapp.router)
     app.include_router(codec.router)
-    for admin in (auth, tenants, api_keys, users, channel_accounts, llm_admin, llm_spend, conversations, customers, audit, events):
+    admin_routes = (auth, tenants, api_keys, users, channel_accounts, llm_admin, llm_spend, conversations, customers, audit, events)
+    for admin in (*admin_routes, knowledge_documents, knowledge_entries, knowledge_gaps, knowledge_settings):
         app.include_router(admin.router)
     return app

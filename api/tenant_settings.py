@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.llm_settings import LlmSettings
+from models.knowledge_coverage import KnowledgeSearchSettings
 
 
 class TenantSettings(BaseModel):
@@ -20,6 +21,8 @@ class TenantSettings(BaseModel):
     handoff_keywords: list[str] = Field(default_factory=list, max_length=50)
     # Model tiers and failover chains, budgets and price overrides (api/llm_settings.py).
     llm: LlmSettings = Field(default_factory=LlmSettings)
+    # Knowledge search weights, threshold and size (GET/PUT /v1/knowledge/settings).
+    knowledge: KnowledgeSearchSettings = Field(default_factory=KnowledgeSearchSettings)
 
     @field_validator("timezone")
     @classmethod

@@ -54,6 +54,8 @@ def api(
     import uvicorn
 
     _logging()
+    import api.main  # noqa: F401 - imported before the freeze, so its modules' objects are frozen too
+
     _tune_gc()
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, log_level="warning", access_log=False)
 

@@ -89,12 +89,20 @@ def run_dev(settings: Settings) -> None:
         provider = demo_provider(settings)
         seed = asyncio.run(_seed(stack.addresses, settings, provider))
         # Replies run on their own queue and worker process: the local model, when used, is
-        # loaded there once instead of in every conversation worker.
-        env = {**stack.addresses.env(), "FRONTDESK_LLM_TASK_QUEUE": TaskQueue.LLM}
+        # loaded there once instead of in every conversation worker. Document ingestion too:
+        # parsing and embedding a large upload must not take a conversation worker's CPU. The
+        # API and the ingest worker share the upload directory through the absolute data dir.
+        env = {
+            **stack.addresses.env(),
+            "FRONTDESK_LLM_TASK_QUEUE": TaskQueue.LLM,
+            "FRONTDESK_INGEST_TASK_QUEUE": TaskQueue.INGEST,
+            "FRONTDESK_DATA_DIR": str(stack.data_dir),
+        }
         supervisor = Supervisor()
         for n in range(max(1, settings.worker_processes)):
             supervisor.add(f"worker-{n + 1}", ["worker", "--queue", TaskQueue.FRONTDESK], env)
         supervisor.add("llm-worker", ["worker", "--queue", TaskQueue.LLM], env)
+        supervisor.add("ingest-worker", ["worker", "--queue", TaskQueue.INGEST], env)
         supervisor.add("api", ["api", "--host", settings.api_host, "--port", str(settings.api_port)], env)
         print(_banner(stack, seed, settings, provider), flush=True)
         supervisor.run()

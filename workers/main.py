@@ -13,6 +13,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.delivery import DeliveryActivities
 from activities.deps import ActivityDeps
+from activities.ingestion import IngestActivities
+from activities.knowledge import KnowledgeActivities
 from activities.messages import MessageActivities
 from activities.replies import ReplyActivities
 from core.logging import get_logger
@@ -21,24 +23,28 @@ from core.temporal import TaskQueue, connect_platform
 from workers.log_context import worker_interceptors
 from workers.wiring import activity_deps, require
 from workflows.conversation import ConversationWorkflow
+from workflows.ingestion import IngestDocumentWorkflow
 
 log = get_logger()
 
 
 def build_worker(client: Client, deps: ActivityDeps, settings: Settings, queue: str | None = None) -> Worker:
-    """The conversation queue's worker (`queue` None: settings.task_queue), or the LLM queue's.
-    The conversation worker also generates replies unless they have a queue of their own."""
+    """The worker for one queue (`queue` None: the conversation queue, settings.task_queue),
+    serving every role whose queue it is: conversations; replies (the LLM queue, else the
+    conversation queue); document ingestion (the ingest queue, else the conversation queue)."""
     queue = queue or settings.task_queue
-    replies = ReplyActivities(deps)
-    if queue == settings.llm_task_queue and queue != settings.task_queue:
-        workflows: list[type] = []
-        activities: list[Callable] = [replies.generate_reply]
-    else:
+    workflows: list[type] = []
+    activities: list[Callable] = []
+    if queue == settings.task_queue:
         messages, delivery = MessageActivities(deps), DeliveryActivities(deps)
-        workflows = [ConversationWorkflow]
-        activities = [messages.persist_inbound, messages.persist_outbound, messages.flag_handoff, delivery.send_reply]
-        if settings.llm_task_queue in (None, queue):
-            activities.append(replies.generate_reply)
+        workflows.append(ConversationWorkflow)
+        activities += [messages.persist_inbound, messages.persist_outbound, messages.flag_handoff, delivery.send_reply]
+    if queue == (settings.llm_task_queue or settings.task_queue):
+        # The turn's knowledge search sits with the replies: both embed text with the same model.
+        activities += [ReplyActivities(deps).generate_reply, KnowledgeActivities(deps).search_knowledge]
+    if queue == (settings.ingest_task_queue or settings.task_queue):
+        workflows.append(IngestDocumentWorkflow)
+        activities += IngestActivities(deps).all()
     return Worker(
         client,
         task_queue=queue,
@@ -58,11 +64,17 @@ def build_worker(client: Client, deps: ActivityDeps, settings: Settings, queue: 
 
 async def run_worker(settings: Settings, queue: str) -> None:
     # `queue` names a role; the queues' names come from settings (tests and benchmarks rename them).
-    roles = {TaskQueue.FRONTDESK: settings.task_queue, TaskQueue.LLM: settings.llm_task_queue or TaskQueue.LLM}
+    roles = {
+        TaskQueue.FRONTDESK: settings.task_queue,
+        TaskQueue.LLM: settings.llm_task_queue or TaskQueue.LLM,
+        TaskQueue.INGEST: settings.ingest_task_queue or TaskQueue.INGEST,
+    }
     if queue not in roles:
         raise SystemExit(f"unknown queue {queue!r}; workers serve {sorted(roles)}")
     if queue == TaskQueue.LLM and not settings.llm_task_queue:
         raise SystemExit("set FRONTDESK_LLM_TASK_QUEUE=llm so conversations send their replies to this worker")
+    if queue == TaskQueue.INGEST and not settings.ingest_task_queue:
+        raise SystemExit("set FRONTDESK_INGEST_TASK_QUEUE=ingest so the API sends document ingestion to this worker")
     queue = roles[queue]
     address, *_ = require(settings)
     # A worker can do nothing without Temporal: wait as long as it takes, saying so every 10 s.
@@ -72,6 +84,8 @@ async def run_worker(settings: Settings, queue: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with activity_deps(settings) as deps:
+        if queue == (settings.ingest_task_queue or settings.task_queue):
+            deps.embedders.default()  # a misconfigured embedder stops the worker here, not each document
         worker = build_worker(client, deps, settings, queue)
         log.info("worker started", task_queue=queue, temporal=address)
         async with worker:

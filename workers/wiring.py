@@ -16,6 +16,8 @@ from core.crypto import SecretBox
 from core.settings import Settings
 from llm.registry import ProviderRegistry
 from models.db import make_autocommit_session_maker, make_engine, make_session_maker
+from models.knowledge_files import DocumentFiles
+from rag.embedding import EmbedderRegistry
 
 
 def require(settings: Settings) -> tuple[str, str, str, str]:
@@ -58,6 +60,8 @@ async def activity_deps(settings: Settings) -> AsyncIterator[ActivityDeps]:
             http=http,
             channels=ChannelRegistry(http),
             providers=providers,
+            documents=DocumentFiles(settings.knowledge_uploads_dir()),
+            embedders=EmbedderRegistry(settings, http),
         )
     finally:
         await providers.aclose()

@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities, SendReplyInput
+    from activities.knowledge import KnowledgeActivities, KnowledgePassage, SearchKnowledgeInput
     from activities.messages import (
         FlagHandoffInput,
         MessageActivities,
@@ -230,7 +231,8 @@ class ConversationWorkflow:
             # Every message was answered by an earlier run (redelivered after the workflow ended).
             return ChatReply(text=stored.previous_reply or "", in_reply_to=last.external_id, duplicate=True)
 
-        text, fallback_reason = await self._generate_reply(stored.conversation_id)
+        knowledge = await self._search_knowledge(stored.conversation_id, batch) if stored.knowledge_indexed else []
+        text, fallback_reason = await self._generate_reply(stored.conversation_id, knowledge)
         if fallback_reason:
             self._mark_needs_human()
         outbound = await _database_step(
@@ -257,11 +259,34 @@ class ConversationWorkflow:
             self._state.recent_replies.pop(next(iter(self._state.recent_replies)))
         return ChatReply(text=text, in_reply_to=last.external_id, needs_human=self._state.needs_human)
 
-    async def _generate_reply(self, conversation_id: str) -> tuple[str, str | None]:
+    async def _search_knowledge(self, conversation_id: str, batch: list[InboundMessage]) -> list[KnowledgePassage]:
+        """Passages from the tenant's knowledge base for what the customer just wrote; none when
+        the search keeps failing (the reply then says it is unsure instead of waiting)."""
+        query = "\n".join(m.text for m in batch if m.text.strip())
+        if not query:
+            return []
+        try:
+            found = await workflow.execute_activity_method(
+                KnowledgeActivities.search_knowledge,
+                SearchKnowledgeInput(tenant_id=self._input.tenant_id, query=query, conversation_id=conversation_id),
+                # Beside the replies: the LLM workers already hold the embedding model.
+                task_queue=self._input.llm_task_queue or workflow.info().task_queue,
+                start_to_close_timeout=policies.KNOWLEDGE_TIMEOUT,
+                retry_policy=policies.KNOWLEDGE_RETRY,
+            )
+        except FailureError as err:
+            workflow.logger.warning("knowledge search failed, replying without it", extra={"reason": _failure_reason(err)})
+            return []
+        return found.passages
+
+    async def _generate_reply(self, conversation_id: str, knowledge: list[KnowledgePassage]) -> tuple[str, str | None]:
         """The reply text, and why it is the fallback (None when the model answered)."""
         try:
             reply_input = GenerateReplyInput(
-                tenant_id=self._input.tenant_id, conversation_id=conversation_id, stream=self._input.channel == "webchat"
+                tenant_id=self._input.tenant_id,
+                conversation_id=conversation_id,
+                stream=self._input.channel == "webchat",
+                knowledge=knowledge,
             )
             if workflow.patched(LLM_QUEUE_PATCH):
                 # An activity on the LLM queue: LLM workers scale (and hold a local model) apart

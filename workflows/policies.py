@@ -35,3 +35,47 @@ SEND_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     non_retryable_error_types=["InvalidInput", "ChannelRejected"],
 )
+
+# The turn's knowledge search: a reply without passages beats a customer kept waiting, so a
+# few quick attempts, then the turn goes on without them.
+KNOWLEDGE_TIMEOUT = timedelta(seconds=10)
+KNOWLEDGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=300),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=3,
+    non_retryable_error_types=["InvalidInput"],
+)
+
+# Knowledge ingestion (workflows/ingestion.py). Parsing untrusted files: a parser that crashes
+# on a file crashes on it every time, so a few attempts (a killed worker is one), then the
+# document is marked failed instead of looping.
+INGEST_PARSE_TIMEOUT = timedelta(minutes=5)
+INGEST_PARSE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+    non_retryable_error_types=["InvalidInput", "DocumentRejected", "Superseded"],
+)
+# Long activities heartbeat every few seconds from a background task: a dead worker is noticed
+# after this, whatever a batch takes, and the retry resumes from the staged batches.
+INGEST_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
+# One embedding step (EMBED_CHUNKS_PER_ACTIVITY chunks); a provider that stays down for the
+# schedule-to-close budget fails the document with a reason instead of hanging it.
+INGEST_EMBED_TIMEOUT = timedelta(minutes=10)
+INGEST_EMBED_SCHEDULE_TO_CLOSE = timedelta(hours=1)
+INGEST_EMBED_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=["InvalidInput", "Superseded"],
+)
+# The atomic swap of a document's chunks: one transaction, idempotent, waits out an outage.
+INGEST_INDEX_TIMEOUT = timedelta(minutes=2)
+INGEST_DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=["InvalidInput", "Superseded"],
+)

@@ -26,6 +26,9 @@ STATEFUL = {
     "temporal-db": "/var/lib/postgresql/data",
     "redis": "/data",
     "vllm": "/root/.cache/huggingface",
+    # Knowledge uploads: the API writes them, ingest workers read them.
+    "api": "/data/uploads",
+    "ingest-worker": "/data/uploads",
 }
 
 # `frontdesk <subcommand>` used by compose or the Dockerfile -> the options they pass.

@@ -131,6 +131,16 @@ def test_stateful_services_keep_data_in_declared_named_volumes():
     assert declared == used, f"declared but unused volumes: {declared - used}"
 
 
+def test_api_and_ingest_workers_share_the_upload_directory():
+    """An upload the API stored must be readable by whichever ingest worker takes the job."""
+    compose = load_compose()
+    upload_dir = env_of(compose["services"]["ingest-worker"])["FRONTDESK_KNOWLEDGE_UPLOAD_DIR"]
+    mounts = {name: named_volumes(compose["services"][name]) for name in ("api", "ingest-worker")}
+    shared = {volume for volume, path in mounts["api"].items() if path == upload_dir}
+    assert shared and shared == {volume for volume, path in mounts["ingest-worker"].items() if path == upload_dir}
+    assert env_of(compose["services"]["api"])["FRONTDESK_INGEST_TASK_QUEUE"] == command_of(compose["services"]["ingest-worker"])[-1]
+
+
 def test_postgres_18_volume_is_mounted_at_the_parent_directory():
     """postgres 18+ images refuse to start with a volume at /var/lib/postgresql/data."""
     for name, svc in services().items():

@@ -108,7 +108,8 @@ class OpenAIStandIn:
     drop_marker: str = "DROP"  # a last user message containing this gets its connection cut mid-answer
     cut_marker: str = "CUT"  # ...this ends a streamed answer cleanly after one word, with no [DONE] (a proxy giving up)
     raw_tool_arguments: str | None = None  # sent as a tool call's arguments instead of the JSON (a model's broken output)
-    embedding_dimensions: int = 16
+    embedding_dimensions: int = 16  # when the request names no `dimensions`
+    embed_delay_seconds: float = 0.0  # every embeddings call takes this long (ingestion tests)
     calls: list[dict] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -122,7 +123,7 @@ class OpenAIStandIn:
 
     def reset(self) -> None:
         self.fail_with = self.retry_after = self.raw_tool_arguments = None
-        self.slow_seconds = 0.0
+        self.slow_seconds = self.embed_delay_seconds = 0.0
 
     def calls_for(self, model: str) -> list[dict]:
         return [c for c in self.calls if c["model"] == model]
@@ -221,14 +222,16 @@ class OpenAIStandIn:
     async def _embed(self, request: Request) -> Response:
         body = await request.json()
         texts = body["input"] if isinstance(body.get("input"), list) else [body.get("input", "")]
-        self.calls.append({"model": body.get("model"), "input": texts, "auth": request.headers.get("authorization")})
+        dimensions = int(body.get("dimensions") or self.embedding_dimensions)  # text-embedding-3-* shorten on request
+        self.calls.append(
+            {"model": body.get("model"), "input": texts, "dimensions": body.get("dimensions"), "auth": request.headers.get("authorization")}
+        )
         failure = self._failure(body.get("model"))
         if failure:
             return failure
-        rows = [
-            {"object": "embedding", "index": i, "embedding": fake_embedding(t, self.embedding_dimensions)}
-            for i, t in enumerate(texts)
-        ]
+        if self.embed_delay_seconds:
+            await asyncio.sleep(self.embed_delay_seconds)
+        rows = [{"object": "embedding", "index": i, "embedding": fake_embedding(t, dimensions)} for i, t in enumerate(texts)]
         # Reversed, as the wire allows: a client that ignores `index` scrambles them.
         return JSONResponse(
             {

@@ -1,0 +1,67 @@
+"""What the knowledge document routes share with the app: the upload body cap and starting an
+ingestion run."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+
+from api.body import BodyLimitMiddleware
+from api.problems import problem_response
+from core import temporal as sa
+from core.settings import Settings
+from rag.loaders import MAX_UPLOAD_BYTES
+from workflows.ingestion import IngestDocumentInput, IngestDocumentWorkflow, ingest_workflow_id
+
+UPLOAD_PATH = "/v1/knowledge/documents"
+# Room for the multipart envelope (boundaries, part headers) around a file at the cap.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+START_RPC_TIMEOUT = timedelta(seconds=10)
+
+
+def too_large_reason() -> str:
+    return f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; split it into smaller files."
+
+
+class BodyLimitWithUploads:
+    """The platform's body cap on every route, except document uploads, which may carry a file
+    up to the loaders' MAX_UPLOAD_BYTES. Checked on the declared length, before anything reads
+    the body; a larger upload is told why in the tenant's terms."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self._default = BodyLimitMiddleware(app, max_bytes)
+        self._upload_limit = MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
+        self._uploads = BodyLimitMiddleware(app, self._upload_limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != UPLOAD_PATH:
+            await self._default(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self._upload_limit:
+            await problem_response(413, "File too large", too_large_reason())(scope, receive, send)
+            return
+        await self._uploads(scope, receive, send)
+
+
+async def start_ingestion(
+    client: Client, settings: Settings, tenant_id: uuid.UUID, document_id: uuid.UUID, generation: int, *, replace_running: bool
+) -> str:
+    """Starts the document's ingestion run; returns its workflow id. The id is the document's, so
+    a retried request cannot start a second run: an upload joins a running one, a re-index
+    (`replace_running`) terminates it (its activities would find themselves superseded anyway)."""
+    workflow_id = ingest_workflow_id(str(tenant_id), str(document_id))
+    await client.start_workflow(
+        IngestDocumentWorkflow.run,
+        IngestDocumentInput(tenant_id=str(tenant_id), document_id=str(document_id), generation=generation),
+        id=workflow_id,
+        task_queue=settings.ingest_task_queue or settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.TERMINATE_EXISTING if replace_running else WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(sa.TENANT_ID, str(tenant_id))]),
+        rpc_timeout=START_RPC_TIMEOUT,
+    )
+    return workflow_id
