@@ -76,6 +76,19 @@ def _with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
+async def fresh_database(url: str, database: str) -> str:
+    """`database` on the server at `url`, dropped and created again with the schema; its URL."""
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {database}")
+    finally:
+        await admin.close()
+    db_url = _with_database(url, database)
+    await asyncio.to_thread(upgrade_to_head, db_url)
+    return db_url
+
+
 def start_server(data_dir: Path) -> EmbeddedPostgres:
     server = start_postgres(data_dir / "pg")
     if asyncio.run(_apply_settings(server.url)):  # shared_buffers needs a restart
@@ -144,14 +157,7 @@ async def build_indexes(conn: asyncpg.Connection, layout: str, tenant_ids: list[
 
 
 async def load(url: str, database: str, chunks: int, tenants: int, layout: str, seed: int, geometry: str) -> dict:
-    admin = await asyncpg.connect(url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {database}")
-    finally:
-        await admin.close()
-    db_url = _with_database(url, database)
-    await asyncio.to_thread(upgrade_to_head, db_url)
+    db_url = await fresh_database(url, database)
 
     started = time.perf_counter()
     corpus = make_corpus(chunks, tenants, seed, geometry)

