@@ -11,8 +11,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
 from channels.base import ChannelError, OutboundMessage
+from channels.render import fit
 from core import events
-from models import accounts_store, messages_store
+from models import accounts_store, consent_store, messages_store
 
 # How long after an attempt a retry waits for that attempt's receipt before sending again.
 # Meta's "sent" receipts usually arrive within seconds; retries come after the activity's
@@ -33,6 +34,7 @@ class SendReplyInput:
 class SendReplyResult:
     provider_message_id: str
     already_sent: bool = False
+    suppressed: bool = False  # not sent: the contact opted out of this channel account
 
 
 class DeliveryActivities:
@@ -66,8 +68,13 @@ class DeliveryActivities:
             if message.provider_message_id:
                 return SendReplyResult(provider_message_id=message.provider_message_id, already_sent=True)
             account = await accounts_store.channel_account_by_id(session, self._deps.secrets, input.channel_account_id)
-        if account is None or account.tenant_id != tenant_id:
-            raise ApplicationError("channel account not found", type="InvalidInput", non_retryable=True)
+            if account is None or account.tenant_id != tenant_id:
+                raise ApplicationError("channel account not found", type="InvalidInput", non_retryable=True)
+            opted_out = await consent_store.is_opted_out(session, tenant_id, account.id, input.to)
+        if opted_out:
+            async with self._deps.sessions.begin() as session:
+                await messages_store.record_send_failure(session, tenant_id, message_id, "the contact opted out of this channel", "suppressed")
+            return SendReplyResult(provider_message_id="", suppressed=True)
 
         adapter = self._deps.channels.get(account.channel)
         key = message.idempotency_key or ""
@@ -78,7 +85,11 @@ class DeliveryActivities:
         async with self._deps.statements() as session:  # one autocommit statement
             await messages_store.mark_send_attempt(session, tenant_id, message_id, datetime.now(UTC))
 
-        outbound = OutboundMessage(to=input.to, text=message.text, idempotency_key=key)
+        # Reshaped to what the channel can show (buttons as numbered text on SMS, and so on).
+        outbound = fit(
+            OutboundMessage.from_row(input.to, message.text, key, message.content or {}),
+            adapter.capabilities,
+        )
         try:
             sent = await adapter.send(outbound, account.config, account.secrets)
         except ChannelError as exc:

@@ -15,6 +15,7 @@ from activities.deps import ActivityDeps
 from channels.base import InboundMessage
 from core import events
 from core.ttl_cache import TtlCache
+from models import consent_store
 from models import messages_store as store
 from models.knowledge_coverage import search_setup
 
@@ -131,8 +132,15 @@ class MessageActivities:
                 conversation_id,
                 account_id,
                 input.turn_id,
-                [store.InboundRow(m.external_id, m.text, m.kind, m.sent_at) for m in input.messages],
+                [store.InboundRow(m.external_id, m.text, m.kind, m.sent_at, m.content()) for m in input.messages],
             )
+        consents = [m for m in input.messages if m.consent and m.external_id in new_ids]
+        if consents:
+            async with self._deps.sessions.begin() as session:
+                for m in consents:  # in order: "STOP" then "START" in one burst leaves them opted in
+                    await consent_store.record_consent(
+                        session, tenant_id, account_id, m.contact_id, opted_out=m.consent == "opt_out", keyword=m.text.strip()
+                    )
         if new_ids:
             events.publish(
                 self._deps.redis, input.tenant_id, "message.received",

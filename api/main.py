@@ -22,6 +22,7 @@ from api.routes import (
     audit,
     auth,
     channel_accounts,
+    channel_webhooks,
     codec,
     conversations,
     customers,
@@ -36,7 +37,6 @@ from api.routes import (
     tenants,
     users,
     webchat,
-    whatsapp,
 )
 from channels.registry import ChannelRegistry
 from core.credentials import derive_jwt_secret
@@ -105,7 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(webchat.router)
-    app.include_router(whatsapp.router)
+    for router in channel_webhooks.routers:
+        app.include_router(router)
     app.include_router(codec.router)
     admin_routes = (auth, tenants, api_keys, users, channel_accounts, llm_admin, llm_spend, conversations, customers, audit, events)
     for admin in (*admin_routes, knowledge_documents, knowledge_entries, knowledge_gaps, knowledge_settings):

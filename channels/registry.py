@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from channels.base import ChannelAdapter
 from channels.whatsapp import WhatsAppAdapter
 
+# Every channel that reaches us by webhook; each gets its routes (api/routes/channel_webhooks.py).
+ADAPTERS: dict[str, Callable[[httpx.AsyncClient], ChannelAdapter]] = {
+    "whatsapp": WhatsAppAdapter,
+}
+
 
 class ChannelRegistry:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._adapters: dict[str, ChannelAdapter] = {}
-        self.register(WhatsAppAdapter(http))
+        for build in ADAPTERS.values():
+            self.register(build(http))
 
     def register(self, adapter: ChannelAdapter) -> None:
         self._adapters[adapter.name] = adapter

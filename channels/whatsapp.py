@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from channels import meta
 from channels.base import (
+    AdapterDefaults,
+    Capabilities,
     ChannelError,
     InboundMessage,
     OutboundMessage,
     ParsedWebhook,
     PayloadError,
     SendResult,
-    SignatureError,
     StatusUpdate,
+    WebhookRequest,
 )
 from core.ids import is_valid_contact
 
@@ -32,13 +33,6 @@ KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed"})
 
 def _short_text_or_none(value: Any, limit: int) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= limit else None
-
-
-def _float_or_none(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _object(parent: dict[str, Any], key: str) -> dict[str, Any]:
@@ -73,28 +67,31 @@ def _message_text(message: dict[str, Any]) -> tuple[str, str]:
     return kind, f"[{kind}] {caption}" if caption else f"[{kind}]"
 
 
-class WhatsAppAdapter:
+class WhatsAppAdapter(AdapterDefaults):
     name = "whatsapp"
     receipts_echo_reference = True
+    capabilities = Capabilities(
+        max_text_chars=MAX_TEXT_CHARS,
+        max_buttons=3,
+        max_button_title_chars=20,
+        max_list_rows=10,
+        max_row_title_chars=24,
+        media_kinds=frozenset({"image", "audio", "voice", "video", "document"}),
+        templates=True,
+    )
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
 
-    def verify(self, headers: dict[str, str], raw_body: bytes, secrets: dict[str, Any]) -> None:
-        app_secret = secrets.get("app_secret")
-        if not app_secret:
-            raise SignatureError("channel account has no app secret configured")
-        header = headers.get("x-hub-signature-256", "")
-        if not header.startswith("sha256="):
-            raise SignatureError("missing X-Hub-Signature-256 header")
-        expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
-        # Bytes, not str: compare_digest raises TypeError on non-ASCII str (a forged header).
-        if not hmac.compare_digest(header[len("sha256=") :].encode(), expected.encode()):
-            raise SignatureError("X-Hub-Signature-256 does not match the body")
+    def verify(self, request: WebhookRequest, secrets: dict[str, Any]) -> None:
+        meta.verify_signature(request, secrets)
 
-    def parse(self, raw_body: bytes, channel_account_id: str) -> ParsedWebhook:
+    def handshake(self, query: dict[str, str], secrets: dict[str, Any]) -> str | None:
+        return meta.handshake(query, secrets)
+
+    def parse(self, request: WebhookRequest, channel_account_id: str) -> ParsedWebhook:
         try:
-            payload = json.loads(raw_body)
+            payload = json.loads(request.body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise PayloadError(f"body is not JSON: {exc}") from exc
         except RecursionError:  # a signed body can still be hostile: nesting deeper than ours
@@ -140,7 +137,7 @@ class WhatsAppAdapter:
                     text=text,
                     kind=kind,
                     contact_name=names.get(message["from"]),
-                    sent_at=_float_or_none(message.get("timestamp")),
+                    sent_at=meta.float_or_none(message.get("timestamp")),
                 )
             )
         for status in value.get("statuses") or []:
@@ -155,7 +152,7 @@ class WhatsAppAdapter:
                     provider_message_id=str(status["id"]),
                     status=str(status["status"]),
                     recipient_id=status.get("recipient_id"),
-                    occurred_at=_float_or_none(status.get("timestamp")),
+                    occurred_at=meta.float_or_none(status.get("timestamp")),
                     errors=[e for e in status.get("errors") or [] if isinstance(e, dict)],
                     client_reference=_short_text_or_none(status.get("biz_opaque_callback_data"), MAX_REFERENCE_CHARS),
                 )
@@ -179,30 +176,8 @@ class WhatsAppAdapter:
             # earlier attempt was accepted even though its answer never reached us.
             "biz_opaque_callback_data": message.idempotency_key[:MAX_REFERENCE_CHARS],
         }
-        try:
-            response = await self._http.post(
-                f"{base_url}/{phone_number_id}/messages",
-                json=body,
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise ChannelError(f"graph API unreachable: {exc!r}", status=None, retryable=True) from exc
-        except httpx.HTTPError as exc:  # sent, but no answer: Meta may have accepted it
-            raise ChannelError(f"graph API did not answer: {exc!r}", status=None, retryable=True, maybe_delivered=True) from exc
-        if response.status_code >= 400:
-            raise _graph_error(response)
+        response = await meta.post_graph(self._http, f"{base_url}/{phone_number_id}/messages", token, json=body)
         try:
             return SendResult(provider_message_id=str(response.json()["messages"][0]["id"]))
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise ChannelError("graph API answered without a message id", status=response.status_code, retryable=True) from exc
-
-
-def _graph_error(response: httpx.Response) -> ChannelError:
-    try:
-        error = response.json().get("error") or {}
-    except ValueError:
-        error = {}
-    detail = f"graph API {response.status_code}: {error.get('message') or response.text[:200]}"
-    retry_after = _float_or_none(response.headers.get("retry-after"))
-    retryable = response.status_code == 429 or response.status_code >= 500
-    return ChannelError(detail, status=response.status_code, retryable=retryable, retry_after=retry_after)

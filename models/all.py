@@ -3,6 +3,8 @@
 from models.audit import AuditEntry
 from models.base import Base
 from models.channel_accounts import ChannelAccount
+from models.commerce import CommerceWebhookDelivery, Order
+from models.consent import ChannelOptOut
 from models.conversations import Conversation, Message, MessageStatusEvent
 from models.customers import Customer, CustomerIdentity
 from models.identity import ApiKey, User, UserSession
@@ -16,6 +18,8 @@ __all__ = [
     "AuditEntry",
     "Base",
     "ChannelAccount",
+    "ChannelOptOut",
+    "CommerceWebhookDelivery",
     "Conversation",
     "Customer",
     "CustomerIdentity",
@@ -28,6 +32,7 @@ __all__ = [
     "LlmUsage",
     "Message",
     "MessageStatusEvent",
+    "Order",
     "RetrievalEvent",
     "Tenant",
     "User",

@@ -83,7 +83,7 @@ async def claim_waiting(session: AsyncSession, older_than: timedelta, limit: int
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [(row_id, InboundMessage(**message)) for row_id, message in (await session.execute(statement)).all()]
+    return [(row_id, InboundMessage.from_dict(message)) for row_id, message in (await session.execute(statement)).all()]
 
 
 async def note_failure(session: AsyncSession, row_ids: list[uuid.UUID], error: str) -> None:

@@ -6,7 +6,7 @@ Every function takes the tenant id and filters on it; callers never build these 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,8 @@ class InboundRow:
     text: str
     kind: str
     sent_at: float | None
+    # Attachments, location, button payload and the like (InboundMessage.content()).
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,7 +161,7 @@ async def store_inbound(
                 external_id=row.external_id,
                 turn_id=turn_id,
                 text=row.text,
-                content={"kind": row.kind, "sent_at": row.sent_at},
+                content={"kind": row.kind, "sent_at": row.sent_at, **row.details},
                 status="received",
             ),
             unique_on=["channel_account_id", "external_id"],
@@ -304,12 +306,13 @@ async def receipted_send(
 
 
 async def record_send_failure(
-    session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID, error: str
+    session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID, error: str, status: str = "failed"
 ) -> None:
+    """`status` "failed": the channel refused it; "suppressed": we did not send it (opt-out)."""
     await session.execute(
         update(Message)
         .where(Message.tenant_id == tenant_id, Message.id == message_id)
-        .values(status="failed", error=error[:2000])
+        .values(status=status, error=error[:2000])
     )
 
 

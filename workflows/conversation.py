@@ -230,6 +230,11 @@ class ConversationWorkflow:
         if not stored.new_external_ids:
             # Every message was answered by an earlier run (redelivered after the workflow ended).
             return ChatReply(text=stored.previous_reply or "", in_reply_to=last.external_id, duplicate=True)
+        if all(m.consent for m in batch):
+            # STOP / START: the channel confirms those itself (Twilio does), and an opted-out
+            # customer must not get another message from us.
+            self._last_activity = workflow.now()
+            return ChatReply(text="", in_reply_to=last.external_id, needs_human=self._state.needs_human)
 
         knowledge = await self._search_knowledge(stored.conversation_id, batch) if stored.knowledge_indexed else []
         text, fallback_reason = await self._generate_reply(stored.conversation_id, knowledge)

@@ -15,7 +15,7 @@ import uuid
 import httpx
 import pytest
 
-from channels.base import ChannelError, OutboundMessage, PayloadError, SignatureError
+from channels.base import ChannelError, OutboundMessage, PayloadError, SignatureError, WebhookRequest
 from channels.whatsapp import WhatsAppAdapter
 from core.embedded.ports import free_port
 
@@ -56,6 +56,10 @@ def _without_id(message: dict) -> dict:
     return {k: v for k, v in message.items() if k != "id"}
 
 
+def _request(body: bytes, headers: dict[str, str] | None = None) -> WebhookRequest:
+    return WebhookRequest(headers=headers or {}, body=body, url="https://frontdesk.example/webhooks/whatsapp/x")
+
+
 def _raw(payload: object) -> bytes:
     return json.dumps(payload).encode()
 
@@ -68,7 +72,7 @@ SIGNED = {"x-hub-signature-256": _signature(BODY)}
 
 
 def test_verify_accepts_the_signature_meta_sends():
-    _adapter().verify(SIGNED, BODY, SECRETS)
+    _adapter().verify(_request(BODY, SIGNED), SECRETS)
 
 
 @pytest.mark.parametrize(
@@ -85,14 +89,14 @@ def test_verify_accepts_the_signature_meta_sends():
 )
 def test_verify_rejects_anything_not_signed_with_the_app_secret(headers, body, secrets):
     with pytest.raises(SignatureError):
-        _adapter().verify(headers, body, secrets)
+        _adapter().verify(_request(body, headers), secrets)
 
 
 # --- parse ----------------------------------------------------------------------------------------
 
 
 def test_text_message_becomes_an_inbound_message():
-    parsed = _adapter().parse(BODY, ACCOUNT_ID)
+    parsed = _adapter().parse(_request(BODY), ACCOUNT_ID)
     assert parsed.statuses == []
     [msg] = parsed.messages
     assert msg.channel == "whatsapp"
@@ -115,7 +119,7 @@ def test_several_messages_in_one_delivery_keep_their_order():
         _text("wamid.2", "second", sender="919876543210"),
         _text("wamid.3", "third"),
     ]
-    parsed = _adapter().parse(_raw(_webhook(_messages_value(messages, contacts))), ACCOUNT_ID)
+    parsed = _adapter().parse(_request(_raw(_webhook(_messages_value(messages, contacts)))), ACCOUNT_ID)
     assert [(m.external_id, m.text, m.contact_name) for m in parsed.messages] == [
         ("wamid.1", "first", "Sheena Nelson"),
         ("wamid.2", "second", "Ravi Kumar"),
@@ -140,7 +144,7 @@ def test_interactive_reply_arrives_as_the_title_the_customer_tapped(interactive)
         "type": "interactive",
         "interactive": interactive,
     }
-    [msg] = _adapter().parse(_raw(_webhook(_messages_value([message]))), ACCOUNT_ID).messages
+    [msg] = _adapter().parse(_request(_raw(_webhook(_messages_value([message])))), ACCOUNT_ID).messages
     assert (msg.kind, msg.text, msg.external_id) == ("interactive", "Track my order", "wamid.TAP")
 
 
@@ -152,7 +156,7 @@ def test_image_message_is_delivered_with_its_kind_not_dropped():
         "type": "image",
         "image": {"caption": "", "mime_type": "image/jpeg", "sha256": "b1f6e0c3", "id": "1003383421387256"},
     }
-    [msg] = _adapter().parse(_raw(_webhook(_messages_value([image]))), ACCOUNT_ID).messages
+    [msg] = _adapter().parse(_request(_raw(_webhook(_messages_value([image])))), ACCOUNT_ID).messages
     assert (msg.kind, msg.text, msg.external_id) == ("image", "[image]", "wamid.IMG")
 
 
@@ -164,7 +168,7 @@ def test_media_caption_reaches_the_agent():
         "type": "image",
         "image": {"caption": "this arrived broken", "mime_type": "image/jpeg", "id": "42"},
     }
-    [msg] = _adapter().parse(_raw(_webhook(_messages_value([photo]))), ACCOUNT_ID).messages
+    [msg] = _adapter().parse(_request(_raw(_webhook(_messages_value([photo])))), ACCOUNT_ID).messages
     assert msg.text == "[image] this arrived broken"
 
 
@@ -197,7 +201,7 @@ def test_status_only_payload_gives_statuses_and_keeps_failure_errors():
             },
         ],
     }
-    parsed = _adapter().parse(_raw(_webhook(value)), ACCOUNT_ID)
+    parsed = _adapter().parse(_request(_raw(_webhook(value))), ACCOUNT_ID)
     assert parsed.messages == []
     delivered, failed = parsed.statuses
     assert (delivered.provider_message_id, delivered.status, delivered.recipient_id, delivered.occurred_at) == (
@@ -212,7 +216,7 @@ def test_changes_for_other_fields_are_ignored():
     account_update = {"phone_number": "15550783881", "event": "VERIFIED_ACCOUNT"}
     payload = _webhook(account_update, field="account_update")
     payload["entry"][0]["changes"].append({"value": _messages_value([_text("wamid.B", "still here")]), "field": "messages"})
-    parsed = _adapter().parse(_raw(payload), ACCOUNT_ID)
+    parsed = _adapter().parse(_request(_raw(payload)), ACCOUNT_ID)
     assert [m.external_id for m in parsed.messages] == ["wamid.B"]
 
 
@@ -233,7 +237,7 @@ def test_changes_for_other_fields_are_ignored():
 )
 def test_bodies_whatsapp_never_sends_are_refused(raw):
     with pytest.raises(PayloadError):
-        _adapter().parse(raw, ACCOUNT_ID)
+        _adapter().parse(_request(raw), ACCOUNT_ID)
 
 
 # --- send -----------------------------------------------------------------------------------------
@@ -273,7 +277,7 @@ def test_receipts_carry_back_our_reference():
             {"id": "wamid.C", "status": "sent", "timestamp": "1750263773", "recipient_id": "1"},
         ],
     }
-    parsed = _adapter().parse(_raw(_webhook(value)), ACCOUNT_ID)
+    parsed = _adapter().parse(_request(_raw(_webhook(value))), ACCOUNT_ID)
     assert [s.client_reference for s in parsed.statuses] == ["conv:t:a:1:turn", None, None]
 
 
@@ -322,5 +326,5 @@ def test_unknown_status_kinds_are_ignored_not_refused():
             {"id": "wamid.S2", "status": "read", "timestamp": "1700000001", "recipient_id": "16505551234"},
         ],
     }
-    parsed = _adapter().parse(_raw(_webhook(value)), ACCOUNT_ID)
+    parsed = _adapter().parse(_request(_raw(_webhook(value))), ACCOUNT_ID)
     assert [(s.provider_message_id, s.status) for s in parsed.statuses] == [("wamid.S2", "read")]
