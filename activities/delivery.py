@@ -10,9 +10,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
-from channels.base import ChannelError, OutboundMessage
+from channels.base import Capabilities, ChannelError, OutboundMessage
 from channels.render import fit
 from core import events
+from core.rate_limit import RateLimiter, bucket_key
 from models import accounts_store, consent_store, messages_store
 
 # How long after an attempt a retry waits for that attempt's receipt before sending again.
@@ -55,6 +56,7 @@ class DeliveryActivities:
 
     def __init__(self, deps: ActivityDeps) -> None:
         self._deps = deps
+        self._limiter = RateLimiter(deps.redis)
 
     @activity.defn
     async def send_reply(self, input: SendReplyInput) -> SendReplyResult:
@@ -82,6 +84,7 @@ class DeliveryActivities:
             confirmed = await self._earlier_attempt(tenant_id, message_id, account.id, key, message.send_attempted_at)
             if confirmed:
                 return SendReplyResult(provider_message_id=confirmed, already_sent=True)
+        await self._take_send_token(account.id, account.config, adapter.capabilities)
         async with self._deps.statements() as session:  # one autocommit statement
             await messages_store.mark_send_attempt(session, tenant_id, message_id, datetime.now(UTC))
 
@@ -107,6 +110,19 @@ class DeliveryActivities:
             raise ApplicationError(str(exc), type="ChannelRejected", non_retryable=True) from exc
         await self._record(tenant_id, message_id, sent.provider_message_id)
         return SendReplyResult(provider_message_id=sent.provider_message_id)
+
+    async def _take_send_token(self, account_id: uuid.UUID, config: dict, capabilities: Capabilities) -> None:
+        """Waits (as a retry, holding no worker slot) while the account is over its send rate:
+        a burst of replies must not earn the tenant the channel's own throttling or a ban."""
+        rate = float(config.get("send_rate_per_s") or capabilities.send_rate_per_s)
+        burst = max(1, int(rate))
+        decision = await self._limiter.hit(bucket_key("send", str(account_id)), rate_per_s=rate, burst=burst)
+        if not decision.allowed:
+            raise ApplicationError(
+                "channel account is over its send rate",
+                type="SendRateLimited",
+                next_retry_delay=timedelta(seconds=max(decision.retry_after_s, 0.05)),
+            )
 
     async def _earlier_attempt(
         self, tenant_id: uuid.UUID, message_id: uuid.UUID, account_id: uuid.UUID, key: str, attempted_at: datetime

@@ -16,7 +16,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class WhatsAppConfig(_Strict):
+class SendingConfig(_Strict):
+    """What every channel that we send through accepts (activities/delivery.py)."""
+
+    send_rate_per_s: float | None = Field(
+        None, gt=0, le=1000, description="Sends per second for this account; default the channel's documented throughput."
+    )
+
+
+class WhatsAppConfig(SendingConfig):
     phone_number_id: str = Field(pattern=r"^\d{5,20}$", examples=["106540352242922"])
     graph_base_url: HttpUrl | None = Field(None, description="Graph API base including the version; default Meta's.")
     debounce_seconds: float | None = Field(None, ge=0, le=30)

@@ -198,6 +198,9 @@ class Capabilities:
     max_row_title_chars: int = 24
     media_kinds: frozenset[str] = frozenset()
     templates: bool = False
+    # Sends per second one account may make (the channel's documented throughput; an account's
+    # config may lower or raise it with `send_rate_per_s`), enforced across all workers.
+    send_rate_per_s: float = 20.0
 
 
 @dataclass
