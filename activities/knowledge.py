@@ -18,7 +18,7 @@ from llm.base import ProviderHTTPError
 from models.knowledge_coverage import SearchSetup, search_setup
 from rag.embedding import PassageEmbedder
 from rag.search import Passage, SearchOptions, search_chunks
-from rag.store import record_retrieval
+from rag.store import record_retrieval, retrieval_event_id
 
 # Settings are read on every turn and changed rarely: a change applies within these seconds.
 SETUP_CACHE_SECONDS = 5.0
@@ -36,6 +36,9 @@ class SearchKnowledgeInput:
     query: str
     conversation_id: str | None = None
     top_k: int | None = None  # None: the tenant's setting (GET /v1/knowledge/settings, default 5)
+    # Names this search (the turn's id): a retry after the coverage record was committed (the
+    # worker died before reporting) then finds that record instead of counting the question twice.
+    search_id: str | None = None
 
 
 @dataclass
@@ -137,7 +140,8 @@ class KnowledgeActivities:
             if setup.embedder:
                 found = await search_chunks(session, tenant_id=tenant_id, query_text=query, query_embedding=vector, options=options)
             await record_retrieval(
-                session, tenant_id=tenant_id, query=query, query_embedding=vector, scores=[p.score for p in found], conversation_id=conversation_id
+                session, tenant_id=tenant_id, query=query, query_embedding=vector, scores=[p.score for p in found],
+                conversation_id=conversation_id, event_id=retrieval_event_id(tenant_id, input.search_id),
             )  # fmt: skip
         top = max((p.score for p in found), default=None)
         log.info("knowledge searched", tenant_id=str(tenant_id), passages=len(found), top_score=top)

@@ -210,9 +210,11 @@ async def record_retrieval(
     query_embedding: list[float] | None,
     scores: Sequence[float],
     conversation_id: uuid.UUID | None = None,
+    event_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    """One coverage record: `scores` are the returned passages' scores (empty: unanswered)."""
-    event_id = uuid.uuid4()
+    """One coverage record: `scores` are the returned passages' scores (empty: unanswered).
+    With an `event_id` already recorded (a retried search), the first record stands."""
+    event_id = event_id or uuid.uuid4()
     await session.execute(
         insert(RetrievalEvent).values(
             id=event_id,
@@ -225,5 +227,14 @@ async def record_retrieval(
             passage_count=len(scores),
             created_at=func.now(),
         )
+        .on_conflict_do_nothing(index_elements=["id"])
     )
     return event_id
+
+
+_RETRIEVAL_EVENTS = uuid.UUID("6f1d5c4e-2b8a-4f0e-9c3d-7a5b1e2f4c60")
+
+
+def retrieval_event_id(tenant_id: uuid.UUID, search_id: str | None) -> uuid.UUID | None:
+    """The same id for every attempt of one named search; None for an unnamed one (new id)."""
+    return uuid.uuid5(_RETRIEVAL_EVENTS, f"{tenant_id}:{search_id}") if search_id else None

@@ -236,7 +236,7 @@ class ConversationWorkflow:
             self._last_activity = workflow.now()
             return ChatReply(text="", in_reply_to=last.external_id, needs_human=self._state.needs_human)
 
-        knowledge = await self._search_knowledge(stored.conversation_id, batch) if stored.knowledge_indexed else []
+        knowledge = await self._search_knowledge(stored.conversation_id, turn_id, batch) if stored.knowledge_indexed else []
         text, fallback_reason = await self._generate_reply(stored.conversation_id, knowledge)
         if fallback_reason:
             self._mark_needs_human()
@@ -264,7 +264,7 @@ class ConversationWorkflow:
             self._state.recent_replies.pop(next(iter(self._state.recent_replies)))
         return ChatReply(text=text, in_reply_to=last.external_id, needs_human=self._state.needs_human)
 
-    async def _search_knowledge(self, conversation_id: str, batch: list[InboundMessage]) -> list[KnowledgePassage]:
+    async def _search_knowledge(self, conversation_id: str, turn_id: str, batch: list[InboundMessage]) -> list[KnowledgePassage]:
         """Passages from the tenant's knowledge base for what the customer just wrote; none when
         the search keeps failing (the reply then says it is unsure instead of waiting)."""
         query = "\n".join(m.text for m in batch if m.text.strip())
@@ -273,7 +273,7 @@ class ConversationWorkflow:
         try:
             found = await workflow.execute_activity_method(
                 KnowledgeActivities.search_knowledge,
-                SearchKnowledgeInput(tenant_id=self._input.tenant_id, query=query, conversation_id=conversation_id),
+                SearchKnowledgeInput(tenant_id=self._input.tenant_id, query=query, conversation_id=conversation_id, search_id=turn_id),
                 # Beside the replies: the LLM workers already hold the embedding model.
                 task_queue=self._input.llm_task_queue or workflow.info().task_queue,
                 start_to_close_timeout=policies.KNOWLEDGE_TIMEOUT,

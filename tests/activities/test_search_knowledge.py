@@ -115,3 +115,16 @@ async def test_bad_input_fails_without_retries(deps):
         with pytest.raises(ApplicationError) as caught:
             await ActivityEnvironment().run(KnowledgeActivities(deps).search_knowledge, bad)
         assert caught.value.type == "InvalidInput" and caught.value.non_retryable, bad
+
+
+async def test_a_retried_search_counts_the_question_once(http, deps):
+    t = await new_admin_tenant(http)
+    await _write(http, t, SHIPPING)
+    turn = str(uuid.uuid4())
+    # The same turn's search run twice (a worker died after committing, before reporting).
+    await _search(deps, t, "do you ship to canada?", search_id=turn)
+    await _search(deps, t, "do you ship to canada?", search_id=turn)
+    await _search(deps, t, "do you ship to canada?", search_id=str(uuid.uuid4()))  # the next turn asks again
+    async with deps.sessions() as session:
+        recorded = (await session.scalars(select(RetrievalEvent.query).where(RetrievalEvent.tenant_id == uuid.UUID(t.id)))).all()
+    assert recorded == ["do you ship to canada?"] * 2
