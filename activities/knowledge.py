@@ -132,7 +132,8 @@ class KnowledgeActivities:
         vector = await self._embed_query(embedder, query)
         s = setup.settings
         options = SearchOptions(
-            top_k=input.top_k or s.top_k, vector_weight=s.vector_weight, keyword_weight=s.keyword_weight, min_score=s.min_score
+            top_k=input.top_k or s.top_k, vector_weight=s.vector_weight, keyword_weight=s.keyword_weight, min_score=s.min_score,
+            similarity_floor=embedder.similarity_floor,
         )
         async with self._deps.sessions.begin() as session:
             # Nothing indexed yet: nothing to search, but the question still counts as unanswered.

