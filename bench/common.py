@@ -173,3 +173,46 @@ def percentile(sorted_values: list[float], pct: float) -> float:
         return 0.0
     index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values) + 0.5) - 1))
     return sorted_values[index]
+
+
+class CpuByRole:
+    """CPU seconds each part of the stack used during the block: where a saturated machine's
+    time went (the API, the workers, Temporal, PostgreSQL, Redis, this benchmark process)."""
+
+    def __init__(self, running: RunningPlatform) -> None:
+        self._running = running
+        self._start: dict[int, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    def _roles(self) -> dict[str, list[psutil.Process]]:
+        r, stack = self._running, self._running.stack
+        worker_pids = {w.pid for w in r.workers}
+        roles: dict[str, list[psutil.Process]] = {"api": [], "workers": [], "temporal": [], "postgres": [], "redis": [], "bench": [psutil.Process()]}
+        for popen in r.processes:
+            if psutil.pid_exists(popen.pid):
+                roles["workers" if popen.pid in worker_pids else "api"].append(psutil.Process(popen.pid))
+        if stack.temporal is not None and psutil.pid_exists(stack.temporal.process.pid):
+            roles["temporal"].append(psutil.Process(stack.temporal.process.pid))
+        if stack.postgres is not None:
+            roles["postgres"] = stack.postgres.processes()
+        roles["redis"] = ([psutil.Process(stack.redis.process.pid)] if stack.redis and stack.redis.process else []) + r.external_redis
+        return roles
+
+    @staticmethod
+    def _used(proc: psutil.Process) -> float:
+        try:
+            t = proc.cpu_times()
+            return t.user + t.system
+        except psutil.Error:
+            return 0.0
+
+    def __enter__(self) -> CpuByRole:
+        self._start = {p.pid: self._used(p) for procs in self._roles().values() for p in procs}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Processes started during the block (a restarted worker, new PostgreSQL backends)
+        # count from 0; ones that ended during it are lost, which the caller should avoid.
+        self.seconds = {
+            role: round(sum(self._used(p) - self._start.get(p.pid, 0.0) for p in procs), 1) for role, procs in self._roles().items()
+        }

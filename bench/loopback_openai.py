@@ -4,6 +4,7 @@ it calls do not share an event loop (or a GIL): `python -m bench.loopback_openai
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,21 +23,32 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def loopback_servers(*flag_sets: list[str]) -> Iterator[list[str]]:
-    """One server process per flag set (e.g. `["--fail-with", "500"]`); yields their base URLs."""
+def standin_processes(module: str, *flag_sets: list[str], nice: int = 0) -> Iterator[list[str]]:
+    """One `python -m {module} --port N {flags}` process per flag set; yields their root URLs.
+    `nice`: the stand-ins play servers on other machines, so a benchmark that measures this
+    machine's own latency can keep them from taking its CPU first."""
     ports = [free_port() for _ in flag_sets]
     servers = [
-        subprocess.Popen([sys.executable, "-m", "bench.loopback_openai", "--port", str(port), *flags], cwd=REPO)
+        subprocess.Popen(
+            [sys.executable, "-m", module, "--port", str(port), *flags], cwd=REPO, preexec_fn=(lambda: os.nice(nice)) if nice else None
+        )
         for port, flags in zip(ports, flag_sets, strict=True)
     ]
     try:
         for port in ports:
-            wait_for_port("127.0.0.1", port, 30, "a loopback OpenAI server")
-        yield [f"http://127.0.0.1:{port}/v1" for port in ports]
+            wait_for_port("127.0.0.1", port, 30, f"a loopback server ({module})")
+        yield [f"http://127.0.0.1:{port}" for port in ports]
     finally:
         for server in servers:
             server.terminate()
             server.wait(10)
+
+
+@contextmanager
+def loopback_servers(*flag_sets: list[str], nice: int = 0) -> Iterator[list[str]]:
+    """One OpenAI server process per flag set (e.g. `["--fail-with", "500"]`); yields their base URLs."""
+    with standin_processes("bench.loopback_openai", *flag_sets, nice=nice) as urls:
+        yield [f"{url}/v1" for url in urls]
 
 
 @contextmanager

@@ -19,72 +19,64 @@ import random
 import time
 import uuid
 
-from bench.common import PeakRss, RunningPlatform, percentile, platform, seed_tenant
+from bench.common import CpuByRole, PeakRss, RunningPlatform, percentile, platform, seed_tenant
 from bench.http_client import KeepAliveClient
+from bench.loopback_openai import standin_processes
 from core.settings import Settings
 from tests.factories import new_phone, signature, whatsapp_payload
-from tests.standins.graph_server import GraphStandIn
-from tests.standins.openai_server import OpenAIStandIn
-from tests.standins.serve import serve
 
 
-async def run(running: RunningPlatform, args: argparse.Namespace) -> dict:
-    openai, graph = OpenAIStandIn(), GraphStandIn()
-    servers = [await serve(openai.app()), await serve(graph.app())]
-    try:
-        tenant = await seed_tenant(running, servers[0].url, servers[1].url)
-        graph.valid_tokens.add(tenant.access_token)
-        path = f"/webhooks/whatsapp/{tenant.whatsapp_id}"
-        contacts = [new_phone() for _ in range(args.contacts)]
-        idle: asyncio.Queue[KeepAliveClient] = asyncio.Queue()
-        for _ in range(args.connections):
-            idle.put_nowait(KeepAliveClient(running.api_url))
-        latencies: list[float] = []
-        errors: list[str] = []
+async def run(running: RunningPlatform, args: argparse.Namespace, openai_url: str, graph_url: str) -> dict:
+    tenant = await seed_tenant(running, openai_url, graph_url)
+    path = f"/webhooks/whatsapp/{tenant.whatsapp_id}"
+    contacts = [new_phone() for _ in range(args.contacts)]
+    idle: asyncio.Queue[KeepAliveClient] = asyncio.Queue()
+    for _ in range(args.connections):
+        idle.put_nowait(KeepAliveClient(running.api_url))
+    latencies: list[float] = []
+    errors: list[str] = []
 
-        async def deliver() -> None:
-            body = whatsapp_payload(tenant.phone_number_id, [(random.choice(contacts), f"wamid.{uuid.uuid4().hex}", "where is my order?")])
-            headers = {"X-Hub-Signature-256": signature(body, tenant.app_secret)}
-            client = await idle.get()
-            try:
-                started = time.perf_counter()
-                response = await client.post(path, body, headers)
-                elapsed = time.perf_counter() - started
-            finally:
-                idle.put_nowait(client)
-            if response.status_code == 200:
-                latencies.append(elapsed)
-            else:
-                errors.append(f"{response.status_code}: {response.text[:120]}")
+    async def deliver() -> None:
+        body = whatsapp_payload(tenant.phone_number_id, [(random.choice(contacts), f"wamid.{uuid.uuid4().hex}", "where is my order?")])
+        headers = {"X-Hub-Signature-256": signature(body, tenant.app_secret)}
+        client = await idle.get()
+        try:
+            started = time.perf_counter()
+            response = await client.post(path, body, headers)
+            elapsed = time.perf_counter() - started
+        finally:
+            idle.put_nowait(client)
+        if response.status_code == 200:
+            latencies.append(elapsed)
+        else:
+            errors.append(f"{response.status_code}: {response.text[:120]}")
 
-        total = int(args.rate * args.seconds)
-        tasks = []
-        with PeakRss(running.all_processes) as rss:
-            start = time.perf_counter()
-            for i in range(total):
-                await asyncio.sleep(max(0.0, start + i / args.rate - time.perf_counter()))
-                tasks.append(asyncio.create_task(deliver()))
-            await asyncio.gather(*tasks)
-            wall = time.perf_counter() - start
-        latencies.sort()
-        while not idle.empty():
-            await idle.get_nowait().close()
-        return {
-            "bench": "webhook_ack",
-            "rate": args.rate,
-            "achieved_rate": round(len(latencies) / wall, 1),
-            "requests": total,
-            "errors": len(errors),
-            "p50_ms": round(percentile(latencies, 50) * 1000, 1),
-            "p95_ms": round(percentile(latencies, 95) * 1000, 1),
-            "p99_ms": round(percentile(latencies, 99) * 1000, 1),
-            "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
-            "stack_rss_mb": round(rss.peak_bytes / 2**20),
-            "worker_processes": len(running.processes) - 1,
-        }
-    finally:
-        for server in servers:
-            await server.stop()
+    total = int(args.rate * args.seconds)
+    tasks = []
+    with PeakRss(running.all_processes) as rss, CpuByRole(running) as cpu:
+        start = time.perf_counter()
+        for i in range(total):
+            await asyncio.sleep(max(0.0, start + i / args.rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(deliver()))
+        await asyncio.gather(*tasks)
+        wall = time.perf_counter() - start
+    latencies.sort()
+    while not idle.empty():
+        await idle.get_nowait().close()
+    return {
+        "bench": "webhook_ack",
+        "rate": args.rate,
+        "achieved_rate": round(len(latencies) / wall, 1),
+        "requests": total,
+        "errors": len(errors),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
+        "stack_rss_mb": round(rss.peak_bytes / 2**20),
+        "worker_processes": len(running.workers),
+        "cpu_s": cpu.seconds,
+    }
 
 
 def main() -> None:
@@ -94,9 +86,16 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=200, help="distinct customers writing")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections to the API")
     parser.add_argument("--workers", type=int, default=Settings().worker_processes, help="worker processes")
+    parser.add_argument(
+        "--standin-nice", type=int, default=10, help="niceness of the loopback OpenAI and Graph servers (other machines in production)"
+    )
     args = parser.parse_args()
-    with platform(task_queue=f"bench-{uuid.uuid4().hex[:8]}", workers=args.workers) as running:
-        print(json.dumps(asyncio.run(run(running, args))), flush=True)
+    with (
+        standin_processes("bench.loopback_openai", [], nice=args.standin_nice) as [openai_url],
+        standin_processes("bench.loopback_graph", [], nice=args.standin_nice) as [graph_url],
+        platform(task_queue=f"bench-{uuid.uuid4().hex[:8]}", workers=args.workers) as running,
+    ):
+        print(json.dumps(asyncio.run(run(running, args, openai_url, graph_url))), flush=True)
     os._exit(0)  # temporalio's exit-time segfault must not turn a finished run red
 
 
