@@ -96,8 +96,9 @@ class IndexInput:
 class IndexResult:
     chunk_count: int
     # Set when this run switched the tenant's index to another embedder: these documents still
-    # hold vectors of the old one and need a re-index.
+    # hold vectors of the old one and need a re-index, as do `stale_entries` entries.
     stale_documents: list[str] = field(default_factory=list)
+    stale_entries: int = 0
 
 
 @dataclass
@@ -308,11 +309,15 @@ class IngestActivities:
                 count = await replace_document_chunks(session, tenant_id=tenant_id, document_id=document_id, chunks=stored)
                 await documents.mark_ready(session, tenant_id, document_id, ref.generation, embedder.name)
                 stale: list[uuid.UUID] = []
+                stale_entries: list[uuid.UUID] = []
                 if change.reembed:
-                    stale, _ = await owners_to_reembed(session, tenant_id=tenant_id, embedder=embedder.name)
-        if stale:
-            log.warning("knowledge index switched embedder", previous=change.previous_embedder, embedder=embedder.name, stale=len(stale))
-        return IndexResult(chunk_count=count, stale_documents=[str(d) for d in stale])
+                    stale, stale_entries = await owners_to_reembed(session, tenant_id=tenant_id, embedder=embedder.name)
+        if stale or stale_entries:
+            log.warning(
+                "knowledge index switched embedder", previous=change.previous_embedder, embedder=embedder.name,
+                stale_documents=len(stale), stale_entries=len(stale_entries),
+            )  # fmt: skip
+        return IndexResult(chunk_count=count, stale_documents=[str(d) for d in stale], stale_entries=len(stale_entries))
 
     def _stored_chunks(self, staging: Staging, input: IndexInput) -> list[StoredChunk]:
         chunks = [Chunk(**c) for c in staging.read_json("chunks.json")]

@@ -84,3 +84,20 @@ async def live_document(session: AsyncSession, tenant_id: uuid.UUID, document_id
             KnowledgeDocument.deleted_at.is_(None),
         )
     )
+
+
+async def begin_reindex(session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID) -> KnowledgeDocument | None:
+    """Starts a new generation of the document (a run in progress is superseded from now on)
+    with its status back at "uploaded"; None when it is deleted or does not exist."""
+    document = await session.scalar(
+        select(KnowledgeDocument)
+        .where(KnowledgeDocument.tenant_id == tenant_id, KnowledgeDocument.id == document_id, KnowledgeDocument.deleted_at.is_(None))
+        .with_for_update()
+    )
+    if document is None:
+        return None
+    document.index_generation += 1
+    document.status, document.progress_percent = "uploaded", 0
+    document.failure_code = document.failure_reason = None
+    await session.flush()
+    return document

@@ -16,6 +16,7 @@ from activities.deps import ActivityDeps
 from activities.ingestion import IngestActivities
 from activities.knowledge import KnowledgeActivities
 from activities.messages import MessageActivities
+from activities.reembed import ReembedActivities
 from activities.replies import ReplyActivities
 from core.logging import get_logger
 from core.settings import Settings
@@ -24,6 +25,7 @@ from workers.log_context import worker_interceptors
 from workers.wiring import activity_deps, require
 from workflows.conversation import ConversationWorkflow
 from workflows.ingestion import IngestDocumentWorkflow
+from workflows.reembed import ReembedKnowledgeWorkflow
 
 log = get_logger()
 
@@ -43,8 +45,10 @@ def build_worker(client: Client, deps: ActivityDeps, settings: Settings, queue: 
         # The turn's knowledge search sits with the replies: both embed text with the same model.
         activities += [ReplyActivities(deps).generate_reply, KnowledgeActivities(deps).search_knowledge]
     if queue == (settings.ingest_task_queue or settings.task_queue):
-        workflows.append(IngestDocumentWorkflow)
+        workflows += [IngestDocumentWorkflow, ReembedKnowledgeWorkflow]
+        reembed = ReembedActivities(deps)
         activities += IngestActivities(deps).all()
+        activities += [reembed.list_stale_knowledge, reembed.reembed_entries, reembed.begin_document_reindex]
     return Worker(
         client,
         task_queue=queue,

@@ -16,7 +16,8 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.ingestion import (
@@ -29,7 +30,11 @@ with workflow.unsafe.imports_passed_through():
         IngestActivities,
         ProgressInput,
     )
+    from activities.reembed import ReembedInput, reembed_workflow_id
     from workflows import policies
+
+# Runs that switch a tenant's index to another embedder start the re-embedding of the rest.
+REEMBED_PATCH = "reembed-after-embedder-switch"
 
 # How many chunks one embedding activity covers (rounded to whole batches): after each, the
 # workflow records progress, and history grows by a few events per step, not per chunk.
@@ -136,7 +141,22 @@ class IngestDocumentWorkflow:
             policies.INGEST_INDEX_TIMEOUT,
         )
         self._progress = IngestProgress("ready", 100, indexed.chunk_count, indexed.chunk_count)
+        if (indexed.stale_documents or indexed.stale_entries) and workflow.patched(REEMBED_PATCH):
+            await self._start_reembedding(chunked.embedder)
         return IngestDocumentResult(status="ready", chunk_count=indexed.chunk_count, stale_documents=indexed.stale_documents)
+
+    async def _start_reembedding(self, embedder: str) -> None:
+        """This run moved the tenant's index to `embedder`: the rest of the knowledge base is
+        embedded again by ReembedKnowledgeWorkflow, which outlives this run."""
+        try:
+            await workflow.start_child_workflow(
+                "ReembedKnowledgeWorkflow",
+                ReembedInput(self._ref.tenant_id, embedder),
+                id=reembed_workflow_id(self._ref.tenant_id, embedder),
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # another document's run started it already
 
     async def _stage(self, stage: str, *, percent: int | None = None, **known: Any) -> None:
         self._progress.stage = stage

@@ -202,12 +202,10 @@ async def reindex_document(document_id: uuid.UUID, ctx: Writer) -> DocumentOut:
     failure). The current chunks stay searchable until the new ones replace them in one step;
     a run still in progress is superseded."""
     async with ctx.db() as session:
-        document = await _live_or_404(session, ctx, document_id, lock=True)
-        document.index_generation += 1
-        document.status, document.progress_percent = "uploaded", 0
-        document.failure_code = document.failure_reason = None
+        document = await documents.begin_reindex(session, ctx.tenant_id, document_id)
+        if document is None:
+            raise Problem(404, "Not found", f"no knowledge document {document_id}")
         ctx.audit(session, "knowledge_document.reindex", "knowledge_document", document_id, {"generation": document.index_generation})
-        await session.flush()
         await session.refresh(document)
     await _start(ctx, document, replace_running=True)
     return _out(document)
