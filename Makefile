@@ -20,9 +20,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 dev: $(STAMP)
+	bash deploy/system-packages.sh
 	$(BIN)/frontdesk dev
 
 test: $(STAMP)
+	bash deploy/system-packages.sh --with-test-browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -10,7 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
-from channels.base import Capabilities, ChannelError, OutboundMessage
+from channels.base import Capabilities, ChannelError, InboundMessage, OutboundMessage, TemplateRequired
 from channels.render import fit
 from core import events
 from core.rate_limit import RateLimiter, bucket_key
@@ -36,6 +36,13 @@ class SendReplyResult:
     provider_message_id: str
     already_sent: bool = False
     suppressed: bool = False  # not sent: the contact opted out of this channel account
+
+
+@dataclass
+class AcknowledgeInboundInput:
+    tenant_id: str
+    channel_account_id: str
+    messages: list[InboundMessage]
 
 
 class DeliveryActivities:
@@ -90,7 +97,7 @@ class DeliveryActivities:
 
         # Reshaped to what the channel can show (buttons as numbered text on SMS, and so on).
         outbound = fit(
-            OutboundMessage.from_row(input.to, message.text, key, message.content or {}),
+            OutboundMessage.from_row(input.to, message.text, key, message.content or {}, message.reply_to_external_id),
             adapter.capabilities,
         )
         try:
@@ -99,6 +106,11 @@ class DeliveryActivities:
             if not exc.maybe_delivered:  # the channel answered (or was never reached): nothing to wait for
                 async with self._deps.statements() as session:
                     await messages_store.mark_send_attempt(session, tenant_id, message_id, None)
+            if isinstance(exc, TemplateRequired):
+                # Its own type, so the conversation can answer with a template instead.
+                async with self._deps.sessions.begin() as session:
+                    await messages_store.record_send_failure(session, tenant_id, message_id, str(exc))
+                raise ApplicationError(str(exc), type="TemplateRequired", non_retryable=True) from exc
             if exc.retryable:
                 raise ApplicationError(
                     str(exc),
@@ -110,6 +122,26 @@ class DeliveryActivities:
             raise ApplicationError(str(exc), type="ChannelRejected", non_retryable=True) from exc
         await self._record(tenant_id, message_id, sent.provider_message_id)
         return SendReplyResult(provider_message_id=sent.provider_message_id)
+
+    @activity.defn
+    async def acknowledge_inbound(self, input: AcknowledgeInboundInput) -> None:
+        """Tells the channel the messages were seen (WhatsApp read receipts; answering a Telegram
+        button tap so it stops spinning). Only a retryable failure is raised; anything else is
+        logged, since a missing receipt must never hold up the reply."""
+        tenant_id = uuid.UUID(input.tenant_id)
+        async with self._deps.sessions() as session:
+            account = await accounts_store.channel_account_by_id(session, self._deps.secrets, input.channel_account_id)
+        if account is None or account.tenant_id != tenant_id:
+            raise ApplicationError("channel account not found", type="InvalidInput", non_retryable=True)
+        adapter = self._deps.channels.get(account.channel)
+        for message in input.messages:
+            try:
+                await adapter.after_receive(message, account.config, account.secrets)
+            except ChannelError as exc:
+                if exc.retryable:
+                    delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+                    raise ApplicationError(str(exc), type="ChannelUnavailable", next_retry_delay=delay) from exc
+                activity.logger.warning("channel refused the acknowledgement", extra={"error": str(exc)[:200]})
 
     async def _take_send_token(self, account_id: uuid.UUID, config: dict, capabilities: Capabilities) -> None:
         """Waits (as a retry, holding no worker slot) while the account is over its send rate:

@@ -5,17 +5,17 @@
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from sqlalchemy.exc import DataError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
-from channels.base import InboundMessage
+from channels.base import InboundMessage, OutboundMedia
 from core import events
 from core.ttl_cache import TtlCache
-from models import consent_store
+from models import accounts_store, consent_store
 from models import messages_store as store
 from models.knowledge_coverage import search_setup
 
@@ -58,11 +58,31 @@ class PersistOutboundInput:
     # "pending" until the send activity records the channel's message id.
     status: str = "pending"
     fallback_reason: str | None = None
+    media: OutboundMedia | None = None  # a voice reply: sent as audio, the text as its fallback
 
 
 @dataclass
 class PersistOutboundResult:
     message_id: str
+
+
+@dataclass
+class RecordTranscriptInput:
+    tenant_id: str
+    channel_account_id: str
+    external_id: str
+    text: str  # the transcript, or the marker the model reads when there is none
+    language: str | None = None
+    duration: float | None = None
+    audio_path: str | None = None
+    error: str | None = None  # why there is no transcript
+
+
+@dataclass
+class RecordTranscriptResult:
+    # The account answers voice notes with voice notes (its `voice_replies` setting): the turn
+    # asks right after transcribing, so it costs no extra step.
+    voice_replies: bool = False
 
 
 @dataclass
@@ -174,7 +194,10 @@ class MessageActivities:
                 text_=input.text,
                 reply_to_external_id=input.reply_to_external_id,
                 status=input.status,
-                content={"fallback_reason": input.fallback_reason} if input.fallback_reason else {},
+                content={
+                    **({"fallback_reason": input.fallback_reason} if input.fallback_reason else {}),
+                    **({"media": asdict(input.media)} if input.media else {}),  # as OutboundMessage.rich_content keeps it
+                },
             )
             if input.fallback_reason:
                 await store.set_handoff(session, tenant_id, conversation_id, input.fallback_reason)
@@ -183,6 +206,26 @@ class MessageActivities:
                 self._deps.redis, input.tenant_id, "conversation.handoff", conversation_id=input.conversation_id, reason=input.fallback_reason
             )
         return PersistOutboundResult(message_id=str(message_id))
+
+    @activity.defn
+    async def record_transcript(self, input: RecordTranscriptInput) -> RecordTranscriptResult:
+        tenant_id = _uuid(input.tenant_id, "tenant_id")
+        details = {
+            "language": input.language, "duration": input.duration, "audio_path": input.audio_path, "error": input.error,
+        }  # fmt: skip
+        with _bad_data_is_final():
+            async with self._deps.sessions.begin() as session:
+                await store.record_transcript(
+                    session,
+                    tenant_id,
+                    _uuid(input.channel_account_id, "channel_account_id"),
+                    input.external_id,
+                    input.text,
+                    {k: v for k, v in details.items() if v is not None},
+                )
+                account = await accounts_store.channel_account_by_id(session, self._deps.secrets, input.channel_account_id)
+        allowed = account is not None and account.tenant_id == tenant_id and account.config.get("voice_replies") is True
+        return RecordTranscriptResult(voice_replies=allowed)
 
     @activity.defn
     async def flag_handoff(self, input: FlagHandoffInput) -> None:

@@ -33,6 +33,7 @@ def _start_options(account: ResolvedChannelAccount, contact_id: str, settings: S
         idle_timeout_seconds=settings.idle_timeout_seconds,
         turns_per_run=settings.turns_per_run,
         llm_task_queue=settings.llm_task_queue,
+        stt_task_queue=settings.stt_task_queue,
     )
     options = {
         "id": workflow_id,

@@ -24,6 +24,7 @@ from api.routes import (
     channel_accounts,
     channel_webhooks,
     codec,
+    commerce_webhooks,
     conversations,
     customers,
     events,
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webchat.router)
     for router in channel_webhooks.routers:
         app.include_router(router)
+    app.include_router(commerce_webhooks.router)
     app.include_router(codec.router)
     admin_routes = (auth, tenants, api_keys, users, channel_accounts, llm_admin, llm_spend, conversations, customers, audit, events)
     for admin in (*admin_routes, knowledge_documents, knowledge_entries, knowledge_gaps, knowledge_settings):

@@ -14,6 +14,16 @@ class PayloadError(Exception):
     """The webhook body is not what the channel sends: answered 400 with the reason."""
 
 
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_nul(v) for v in value]
+    return value
+
+
 @dataclass
 class Attachment:
     """A file the customer sent. Channels give either an id to fetch it by (WhatsApp media id,
@@ -72,6 +82,11 @@ class InboundMessage:
         location = data.get("location")
         data["location"] = Location(**location) if location else None
         return cls(**data)
+
+    def without_nul(self) -> "InboundMessage":
+        """The message with NUL characters removed everywhere: PostgreSQL's text and JSONB
+        cannot hold them, and a stray control character must not make a message unstorable."""
+        return InboundMessage.from_dict(_strip_nul(asdict(self)))
 
     def content(self) -> dict[str, Any]:
         """What the message row keeps beside its text (messages.content)."""
@@ -192,6 +207,7 @@ class Capabilities:
     """What a channel can show; `channels.render.fit` turns a richer reply into one it can."""
 
     max_text_chars: int
+    max_button_text_chars: int | None = None  # text shown above buttons, when shorter (WhatsApp: 1024)
     max_buttons: int = 0  # 0: no buttons (numbered text instead)
     max_button_title_chars: int = 20
     max_list_rows: int = 0
@@ -243,6 +259,11 @@ class WebhookAck:
     media_type: str
 
 
+class TemplateRequired(ChannelError):
+    """The channel only takes a pre-approved template now (WhatsApp, more than 24 hours after
+    the customer last wrote): a free-form reply was refused."""
+
+
 class ChannelAdapter(Protocol):
     name: str
     # True when the channel's delivery receipts echo OutboundMessage.idempotency_key, so a
@@ -267,6 +288,7 @@ class AdapterDefaults:
     """What an adapter does for the optional parts of the seam unless it says otherwise."""
 
     receipts_echo_reference = False
+    acknowledges_inbound = False  # True when after_receive does something (read receipts, tap answers)
 
     def handshake(self, query: dict[str, str], secrets: dict[str, Any]) -> str | None:
         """The body to answer a subscription check with; None: the channel has none (405).

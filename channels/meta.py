@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from typing import Any
 
 import httpx
@@ -48,26 +49,70 @@ def handshake(query: dict[str, str], secrets: dict[str, Any]) -> str:
     return challenge
 
 
-def graph_error(response: httpx.Response) -> ChannelError:
+def webhook_entries(request: WebhookRequest, expected_object: str) -> list[dict[str, Any]]:
+    """The `entry` list of a Meta webhook body (WhatsApp, Messenger and Instagram share the
+    envelope), or PayloadError."""
+    try:
+        payload = json.loads(request.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"body is not JSON: {exc}") from exc
+    except RecursionError:  # a signed body can still be hostile: nesting deeper than ours
+        raise PayloadError("body is nested too deeply") from None
+    if not isinstance(payload, dict) or payload.get("object") != expected_object:
+        raise PayloadError(f"expected object '{expected_object}'")
+    entries = payload.get("entry")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise PayloadError("expected 'entry' to be a list of objects")
+    return entries
+
+
+# Graph reports throttling and transient faults with these codes, often on an HTTP 400.
+TRANSIENT_ERROR_CODES = frozenset({1, 2, 4, 17, 32, 341, 613})
+
+
+def _error_object(response: httpx.Response) -> dict[str, Any]:
     try:
         error = response.json().get("error") or {}
     except (ValueError, AttributeError):
-        error = {}
+        return {}
+    return error if isinstance(error, dict) else {}
+
+
+def graph_error_code(response: httpx.Response) -> Any:
+    return _error_object(response).get("code")
+
+
+def graph_error(response: httpx.Response) -> ChannelError:
+    error = _error_object(response)
     detail = f"graph API {response.status_code}: {error.get('message') or response.text[:200]}"
     retry_after = float_or_none(response.headers.get("retry-after"))
-    retryable = response.status_code == 429 or response.status_code >= 500
+    retryable = (
+        response.status_code == 429
+        or response.status_code >= 500
+        or error.get("is_transient") is True
+        or error.get("code") in TRANSIENT_ERROR_CODES
+    )
     return ChannelError(detail, status=response.status_code, retryable=retryable, retry_after=retry_after)
 
 
-async def post_graph(http: httpx.AsyncClient, url: str, token: str, **kwargs: Any) -> httpx.Response:
-    """A Graph API POST with our error mapping: unreachable is retryable; no answer may mean
-    it was accepted (`maybe_delivered`)."""
+async def graph_request(
+    http: httpx.AsyncClient, method: str, url: str, token: str, *, may_deliver: bool = False, **kwargs: Any
+) -> httpx.Response:
+    """One Graph API call; the response whatever its status (callers map errors with
+    `graph_error`, after reading codes of their own). No response is a ChannelError: unreachable
+    is retryable; no answer to a send (`may_deliver`) may mean it was accepted (`maybe_delivered`)."""
     try:
-        response = await http.post(url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        response = await http.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         raise ChannelError(f"graph API unreachable: {exc!r}", status=None, retryable=True) from exc
     except httpx.HTTPError as exc:
-        raise ChannelError(f"graph API did not answer: {exc!r}", status=None, retryable=True, maybe_delivered=True) from exc
+        raise ChannelError(f"graph API did not answer: {exc!r}", status=None, retryable=True, maybe_delivered=may_deliver) from exc
+    return response
+
+
+async def post_graph(http: httpx.AsyncClient, url: str, token: str, **kwargs: Any) -> httpx.Response:
+    """A Graph API send: POST, errors raised as ChannelError."""
+    response = await graph_request(http, "POST", url, token, may_deliver=True, **kwargs)
     if response.status_code >= 400:
         raise graph_error(response)
     return response

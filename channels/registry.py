@@ -7,12 +7,24 @@ from collections.abc import Callable
 import httpx
 
 from channels.base import ChannelAdapter
+from channels.generic_webhook import GenericWebhookAdapter
+from channels.messenger import InstagramAdapter, MessengerAdapter
+from channels.telegram import TelegramAdapter
+from channels.twilio import TwilioAdapter
 from channels.whatsapp import WhatsAppAdapter
 
 # Every channel that reaches us by webhook; each gets its routes (api/routes/channel_webhooks.py).
 ADAPTERS: dict[str, Callable[[httpx.AsyncClient], ChannelAdapter]] = {
     "whatsapp": WhatsAppAdapter,
+    "messenger": MessengerAdapter,
+    "instagram": InstagramAdapter,
+    "twilio": TwilioAdapter,
+    "webhook": GenericWebhookAdapter,
+    "telegram": TelegramAdapter,
 }
+
+# Channels whose adapter has something to tell the channel once a message is in (after_receive).
+ACKNOWLEDGING_CHANNELS = frozenset(name for name, adapter in ADAPTERS.items() if getattr(adapter, "acknowledges_inbound", False))
 
 
 class ChannelRegistry:

@@ -2,7 +2,8 @@
 
 The agent writes one reply (text, maybe buttons, a list, media or a template); each channel
 shows a different subset. `fit` degrades it step by step instead of failing the send:
-- too many buttons for the channel, but a list fits: the buttons become list rows;
+- too many buttons for the channel (or text too long to stand above them), but a list fits:
+  the buttons become list rows;
 - buttons or rows the channel cannot show (SMS, or titles too long to cut without changing
   their meaning): they become numbered lines of text, and `match_numbered_reply` turns the
   customer's "2" back into the option's id;
@@ -69,7 +70,8 @@ def fit(message: OutboundMessage, caps: Capabilities) -> OutboundMessage:
 
     options = _options(fitted)
     if options:
-        if fitted.buttons and _buttons_fit(fitted.buttons, caps):
+        text_fits_buttons = caps.max_button_text_chars is None or len(fitted.text) <= caps.max_button_text_chars
+        if fitted.buttons and text_fits_buttons and _buttons_fit(fitted.buttons, caps):
             fitted.list_rows = []
         elif _rows_fit(options, caps):
             fitted.buttons, fitted.list_rows = [], options

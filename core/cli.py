@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -153,10 +153,73 @@ def chat(
     run_chat(api_url or f"http://{settings.api_host}:{settings.api_port}", channel_account or str(DEMO_WEBCHAT_ID), session or None)
 
 
+def _fail(message: str) -> NoReturn:
+    """One line on stderr and exit status 1 (SystemExit: `main` passes its code on)."""
+    typer.echo(message, err=True)
+    raise SystemExit(1)
+
+
+telegram_app = typer.Typer(help="Telegram bot set-up.", no_args_is_help=True)
+app.add_typer(telegram_app, name="telegram")
+
+
+@telegram_app.command("set-webhook")
+def telegram_set_webhook(
+    account: Annotated[str, typer.Option(help="the Telegram channel account's id")],
+    public_url: Annotated[str, typer.Option(help="where Telegram reaches the API; default FRONTDESK_PUBLIC_URL")] = "",
+) -> None:
+    """Point a Telegram bot's updates at this platform: setWebhook with the account's bot token,
+    its webhook secret and the update kinds Frontdesk reads (DATABASE_URL, master key)."""
+    import httpx
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from channels.account_settings import ACCOUNT_SCHEMAS
+    from channels.base import ChannelError
+    from channels.telegram import ALLOWED_UPDATES, TelegramAdapter
+    from core.crypto import SecretBox
+    from core.key_rotation import RotationError, current_master_key
+    from models.accounts_store import channel_account_by_id
+    from models.db import one_off_sessions
+
+    settings = get_settings()
+    base = (public_url or settings.public_url or "").rstrip("/")
+    if not base:
+        _fail("telegram set-webhook: pass --public-url or set FRONTDESK_PUBLIC_URL")
+    if not settings.database_url:
+        _fail("telegram set-webhook: set DATABASE_URL")
+    try:
+        master_key, _ = current_master_key(settings)
+    except RotationError:  # neither FRONTDESK_MASTER_KEY nor the development key file
+        _fail("telegram set-webhook: set FRONTDESK_MASTER_KEY (the account's credentials are encrypted under it)")
+    previous = [settings.master_key_previous.get_secret_value()] if settings.master_key_previous else []
+    webhook_url = base + ACCOUNT_SCHEMAS["telegram"].webhook_path.format(id=account)
+
+    async def set_webhook() -> bool:
+        async with one_off_sessions(settings.database_url or "") as sessions, sessions() as session:
+            found = await channel_account_by_id(session, SecretBox(master_key, previous=previous), account)
+        if found is None or found.channel != "telegram":
+            return False
+        async with httpx.AsyncClient(timeout=30) as http:
+            await TelegramAdapter(http).set_webhook(webhook_url, found.config, found.secrets)
+        return True
+
+    try:
+        found = asyncio.run(set_webhook())
+    except ChannelError as exc:  # Telegram refused (a revoked token, a URL it will not call)
+        _fail(f"telegram set-webhook: {exc}")
+    except (OSError, SQLAlchemyError) as exc:
+        _fail(f"telegram set-webhook: cannot read the account from the database ({type(exc).__name__})")
+    if not found:
+        _fail(f"telegram set-webhook: no active Telegram channel account {account}")
+    typer.echo(f"Telegram now delivers {', '.join(ALLOWED_UPDATES)} updates to {webhook_url}")
+
+
 def main() -> None:
     code = 0
     try:
-        app(standalone_mode=False)
+        returned = app(standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code instead of raising it.
+        code = returned if isinstance(returned, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
     except (typer.Abort, KeyboardInterrupt):

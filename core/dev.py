@@ -92,10 +92,13 @@ def run_dev(settings: Settings) -> None:
         # loaded there once instead of in every conversation worker. Document ingestion too:
         # parsing and embedding a large upload must not take a conversation worker's CPU. The
         # API and the ingest worker share the upload directory through the absolute data dir.
+        # Voice notes likewise: one stt worker holds the speech model and reads the notes the
+        # conversation workers downloaded into the same data dir.
         env = {
             **stack.addresses.env(),
             "FRONTDESK_LLM_TASK_QUEUE": TaskQueue.LLM,
             "FRONTDESK_INGEST_TASK_QUEUE": TaskQueue.INGEST,
+            "FRONTDESK_STT_TASK_QUEUE": TaskQueue.STT,
             "FRONTDESK_DATA_DIR": str(stack.data_dir),
         }
         supervisor = Supervisor()
@@ -103,6 +106,7 @@ def run_dev(settings: Settings) -> None:
             supervisor.add(f"worker-{n + 1}", ["worker", "--queue", TaskQueue.FRONTDESK], env)
         supervisor.add("llm-worker", ["worker", "--queue", TaskQueue.LLM], env)
         supervisor.add("ingest-worker", ["worker", "--queue", TaskQueue.INGEST], env)
+        supervisor.add("stt-worker", ["worker", "--queue", TaskQueue.STT], env)
         supervisor.add("api", ["api", "--host", settings.api_host, "--port", str(settings.api_port)], env)
         print(_banner(stack, seed, settings, provider), flush=True)
         supervisor.run()

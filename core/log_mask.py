@@ -28,6 +28,7 @@ _TOKEN_RULES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     (("sk-",), re.compile(r"(\bsk-)[A-Za-z0-9_-]{16,}")),  # OpenAI
     (("eyJ",), re.compile(r"(\beyJ)[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")),  # JWT
     (("EAA",), re.compile(r"(\bEAA)[A-Za-z0-9]{20,}")),  # Meta access tokens
+    (("/bot",), re.compile(r"(/bot\d{3,20}:)[A-Za-z0-9_-]{20,}")),  # Telegram bot tokens in Bot API URLs
     # name=value where the value is long hex or base64, whatever the name (query strings, dumps)
     (("=",), re.compile(r"(?<=[\w.-])(=)(?:[A-Fa-f0-9]{32,}|[A-Za-z0-9+/]{40,}={0,2})(?![\w+/=-])")),
 )

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # `frontdesk dev` sets `ingest` and runs a worker for it, so parsing and embedding a large
     # upload never competes with turns for a conversation worker's CPU.
     ingest_task_queue: str | None = None
+    # Where voice notes are transcribed and voice replies synthesised; unset: on the conversation
+    # queue. `frontdesk dev` sets `stt` and runs a worker for it (one process holds the model; in
+    # production a GPU box, FRONTDESK_STT_DEVICE=cuda).
+    stt_task_queue: str | None = None
 
     # Knowledge base. Uploads (and their intermediate chunks and vectors while they are being
     # ingested) are kept under this directory, default data_dir/uploads: the API and every
@@ -87,6 +91,20 @@ class Settings(BaseSettings):
     knowledge_embedding_api_key: SecretStr | None = None  # default: OPENAI_API_KEY
     # Passages per embedding call (and per resumable step); unset: the embedder's own default.
     knowledge_embedding_batch_size: int | None = Field(None, ge=1, le=2048)
+
+    # Voice notes. Media the customers send and the voice replies we synthesise are kept under
+    # media_dir, default data_dir/media: conversation workers (download, send) and stt workers
+    # (transcribe, synthesise) must see the same directory.
+    media_dir: Path | None = None
+    # Larger downloads are refused (WhatsApp's own limit for audio is 16 MB).
+    media_max_bytes: int = 16 * 1024 * 1024
+    # "whisper-base" (the packaged model, assembled once under models_dir) or the directory of
+    # any CTranslate2 Whisper model.
+    stt_model: str = "whisper-base"
+    stt_device: Literal["cpu", "cuda", "auto"] = "cpu"
+    stt_compute_type: str = "int8"
+    # Longer notes get the "could not be transcribed" reply instead of holding a worker for minutes.
+    stt_max_audio_seconds: float = 600
 
     # Conversation behaviour.
     debounce_seconds: float = 1.5
@@ -136,6 +154,9 @@ class Settings(BaseSettings):
 
     def knowledge_uploads_dir(self) -> Path:
         return self.knowledge_upload_dir or self.data_dir / "uploads"
+
+    def media_files_dir(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
 
     def missing_servers(self) -> list[str]:
         """The variables a worker or API process needs that are unset."""

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import CTE, Column, and_, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import CTE, Column, and_, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.ids import conversation_uuid
@@ -23,7 +23,16 @@ from models.customers import Customer, CustomerIdentity
 _MESSAGES = Message.__table__
 _CONVERSATIONS = Conversation.__table__
 
-PHONE_CHANNELS = frozenset({"whatsapp", "sms"})
+# Channels whose contact id is the customer's phone number (digits, or E.164 with "+").
+PHONE_CHANNELS = frozenset({"whatsapp", "sms", "twilio"})
+
+
+def contact_phone(channel: str, external_id: str) -> str | None:
+    """The E.164 number a phone channel knows the customer by, else None."""
+    if channel not in PHONE_CHANNELS:
+        return None
+    digits = external_id.removeprefix("+")
+    return "+" + digits if digits.isdigit() and 7 <= len(digits) <= 15 else None
 
 # Later delivery states win; "failed" always wins (the customer did not get it).
 _STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
@@ -59,12 +68,19 @@ async def ensure_customer(
     )
     if found:
         return found
-    customer_id = uuid.uuid4()
-    display_name = name[:200] if name else None  # channel profile names have no length limit
     # WhatsApp and SMS know a customer by phone number: record it so support can search by it.
-    phone = "+" + external_id if channel in PHONE_CHANNELS and external_id.isdigit() else None
-    session.add(Customer(id=customer_id, tenant_id=tenant_id, display_name=display_name, phone=phone))
-    await session.flush()
+    phone = contact_phone(channel, external_id)
+    # The same number met before on another channel or by a store's order webhook
+    # (models/commerce_store.py) is the same person.
+    customer_id = await _customer_with_phone(session, tenant_id, phone) if phone else None
+    if customer_id is None:
+        customer_id = uuid.uuid4()
+        display_name = name[:200] if name else None  # channel profile names have no length limit
+        session.add(Customer(id=customer_id, tenant_id=tenant_id, display_name=display_name, phone=phone))
+        await session.flush()
+        created = True
+    else:
+        created = False
     inserted = await session.scalar(
         insert(CustomerIdentity)
         .values(id=uuid.uuid4(), tenant_id=tenant_id, customer_id=customer_id, channel=channel, external_id=external_id)
@@ -74,7 +90,8 @@ async def ensure_customer(
     if inserted:
         return inserted
     # Another conversation created the identity concurrently: use theirs, drop our orphan.
-    await session.execute(text("DELETE FROM customers WHERE id = :id"), {"id": customer_id})
+    if created:
+        await session.execute(text("DELETE FROM customers WHERE id = :id"), {"id": customer_id})
     return await session.scalar(
         select(CustomerIdentity.customer_id).where(
             CustomerIdentity.tenant_id == tenant_id,
@@ -82,6 +99,17 @@ async def ensure_customer(
             CustomerIdentity.external_id == external_id,
         )
     )
+
+
+async def _customer_with_phone(session: AsyncSession, tenant_id: uuid.UUID, phone: str) -> uuid.UUID | None:
+    """The oldest customer known by this number: by a "phone" identity or their phone field."""
+    by_identity = (
+        select(CustomerIdentity.customer_id.label("id"), CustomerIdentity.created_at)
+        .where(CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.channel == "phone", CustomerIdentity.external_id == phone)
+    )
+    by_field = select(Customer.id.label("id"), Customer.created_at).where(Customer.tenant_id == tenant_id, Customer.phone == phone)
+    both = by_identity.union_all(by_field).subquery()
+    return await session.scalar(select(both.c.id).order_by(both.c.created_at).limit(1))
 
 
 async def ensure_conversation(
@@ -355,4 +383,26 @@ async def record_status(
             )
         )
         .values(status=status, error=str(detail.get("errors"))[:2000] if status == "failed" else Message.error)
+    )
+
+
+async def record_transcript(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    channel_account_id: uuid.UUID,
+    external_id: str,
+    text_: str,
+    transcript: dict[str, Any],
+) -> None:
+    """A voice note's words become its text (what history, search and the model read); the
+    transcript's details join its content."""
+    await session.execute(
+        update(_MESSAGES)
+        .where(
+            _MESSAGES.c.tenant_id == tenant_id,
+            _MESSAGES.c.channel_account_id == channel_account_id,
+            _MESSAGES.c.direction == "inbound",
+            _MESSAGES.c.external_id == external_id,
+        )
+        .values(text=text_, content=_MESSAGES.c.content.op("||")(literal({"transcript": transcript}, type_=JSONB)))
     )

@@ -15,12 +15,17 @@ from activities.delivery import DeliveryActivities
 from activities.deps import ActivityDeps
 from activities.ingestion import IngestActivities
 from activities.knowledge import KnowledgeActivities
+from activities.media import MediaActivities
 from activities.messages import MessageActivities
 from activities.reembed import ReembedActivities
 from activities.replies import ReplyActivities
+from activities.voice import VoiceActivities
 from core.logging import get_logger
 from core.settings import Settings
 from core.temporal import TaskQueue, connect_platform
+from voice.media_store import MediaStore
+from voice.stt import Transcriber
+from voice.tts import Synthesizer
 from workers.log_context import worker_interceptors
 from workers.wiring import activity_deps, require
 from workflows.conversation import ConversationWorkflow
@@ -29,18 +34,38 @@ from workflows.reembed import ReembedKnowledgeWorkflow
 
 log = get_logger()
 
+# An stt worker does speech work one note at a time (activities/voice.py); a few more in flight
+# wait there, and the rest wait in Temporal's queue where another stt worker can take them.
+STT_MAX_CONCURRENT_ACTIVITIES = 4
+
+
+def voice_activities(settings: Settings) -> VoiceActivities:
+    transcriber = Transcriber(
+        settings.stt_model,
+        settings.local_models_dir(),
+        device=settings.stt_device,
+        compute_type=settings.stt_compute_type,
+        max_seconds=settings.stt_max_audio_seconds,
+    )
+    return VoiceActivities(MediaStore(settings.media_files_dir()), transcriber, Synthesizer())
+
 
 def build_worker(client: Client, deps: ActivityDeps, settings: Settings, queue: str | None = None) -> Worker:
     """The worker for one queue (`queue` None: the conversation queue, settings.task_queue),
     serving every role whose queue it is: conversations; replies (the LLM queue, else the
-    conversation queue); document ingestion (the ingest queue, else the conversation queue)."""
+    conversation queue); document ingestion (the ingest queue, else the conversation queue);
+    speech (the stt queue, else the conversation queue)."""
     queue = queue or settings.task_queue
     workflows: list[type] = []
     activities: list[Callable] = []
+    max_concurrent = settings.worker_max_concurrent_activities
     if queue == settings.task_queue:
         messages, delivery = MessageActivities(deps), DeliveryActivities(deps)
+        media = MediaActivities(deps, MediaStore(settings.media_files_dir()), settings.media_max_bytes)
         workflows.append(ConversationWorkflow)
         activities += [messages.persist_inbound, messages.persist_outbound, messages.flag_handoff, delivery.send_reply]
+        activities.append(delivery.acknowledge_inbound)
+        activities += [messages.record_transcript, media.download_media]
     if queue == (settings.llm_task_queue or settings.task_queue):
         # The turn's knowledge search sits with the replies: both embed text with the same model.
         activities += [ReplyActivities(deps).generate_reply, KnowledgeActivities(deps).search_knowledge]
@@ -49,12 +74,17 @@ def build_worker(client: Client, deps: ActivityDeps, settings: Settings, queue: 
         reembed = ReembedActivities(deps)
         activities += IngestActivities(deps).all()
         activities += [reembed.list_stale_knowledge, reembed.reembed_entries, reembed.begin_document_reindex]
+    if queue == (settings.stt_task_queue or settings.task_queue):
+        voice = voice_activities(settings)
+        activities += [voice.transcribe_audio, voice.synthesize_speech]
+        if queue == settings.stt_task_queue and not workflows:
+            max_concurrent = min(max_concurrent, STT_MAX_CONCURRENT_ACTIVITIES)
     return Worker(
         client,
         task_queue=queue,
         workflows=workflows,
         activities=activities,
-        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_activities=max_concurrent,
         max_concurrent_local_activities=settings.worker_max_concurrent_activities,
         # More than 5 pollers per worker measured worse on the dev server (MODELS.md).
         max_concurrent_workflow_task_polls=5,
@@ -72,6 +102,7 @@ async def run_worker(settings: Settings, queue: str) -> None:
         TaskQueue.FRONTDESK: settings.task_queue,
         TaskQueue.LLM: settings.llm_task_queue or TaskQueue.LLM,
         TaskQueue.INGEST: settings.ingest_task_queue or TaskQueue.INGEST,
+        TaskQueue.STT: settings.stt_task_queue or TaskQueue.STT,
     }
     if queue not in roles:
         raise SystemExit(f"unknown queue {queue!r}; workers serve {sorted(roles)}")
@@ -79,6 +110,8 @@ async def run_worker(settings: Settings, queue: str) -> None:
         raise SystemExit("set FRONTDESK_LLM_TASK_QUEUE=llm so conversations send their replies to this worker")
     if queue == TaskQueue.INGEST and not settings.ingest_task_queue:
         raise SystemExit("set FRONTDESK_INGEST_TASK_QUEUE=ingest so the API sends document ingestion to this worker")
+    if queue == TaskQueue.STT and not settings.stt_task_queue:
+        raise SystemExit("set FRONTDESK_STT_TASK_QUEUE=stt so conversations send their voice notes to this worker")
     queue = roles[queue]
     address, *_ = require(settings)
     # A worker can do nothing without Temporal: wait as long as it takes, saying so every 10 s.
@@ -90,6 +123,10 @@ async def run_worker(settings: Settings, queue: str) -> None:
     async with activity_deps(settings) as deps:
         if queue == (settings.ingest_task_queue or settings.task_queue):
             deps.embedders.default()  # a misconfigured embedder stops the worker here, not each document
+        if queue == settings.stt_task_queue:
+            # Assembles and loads the speech model now: a broken set-up stops the worker here,
+            # and the first voice note does not wait for the load.
+            await asyncio.to_thread(voice_activities(settings).warm_up)
         worker = build_worker(client, deps, settings, queue)
         log.info("worker started", task_queue=queue, temporal=address)
         async with worker:

@@ -1,9 +1,10 @@
 """One entity workflow per customer per channel account; each turn is a visible piece of it.
 
-A turn: persist inbound → generate reply → persist outbound → send (channels) or answer the
-update (web chat). Steps that touch only our database and the LLM run as local activities:
-measured on the dev server they cut a turn from ~47 ms to ~19 ms p50, and they still appear
-in the history (as markers), are retried by Temporal and are idempotent.
+A turn: persist inbound → transcribe voice notes → generate reply → (voice the reply) →
+persist outbound → send (channels) or answer the update (web chat). Steps that touch only our
+database and the LLM run as local activities: measured on the dev server they cut a turn from
+~47 ms to ~19 ms p50, and they still appear in the history (as markers), are retried by
+Temporal and are idempotent.
 """
 
 # Payload dataclasses keep real (not string) annotations: Temporal resolves their type hints
@@ -18,16 +19,20 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.delivery import DeliveryActivities, SendReplyInput
+    from activities.delivery import AcknowledgeInboundInput, DeliveryActivities, SendReplyInput
     from activities.knowledge import KnowledgeActivities, KnowledgePassage, SearchKnowledgeInput
+    from activities.media import DownloadMediaInput, MediaActivities
     from activities.messages import (
         FlagHandoffInput,
         MessageActivities,
         PersistInboundInput,
         PersistOutboundInput,
+        RecordTranscriptInput,
     )
     from activities.replies import GenerateReplyInput, ReplyActivities
-    from channels.base import InboundMessage
+    from activities.voice import SynthesizeSpeechInput, TranscribeAudioInput, VoiceActivities
+    from channels.base import Attachment, InboundMessage, OutboundMedia
+    from channels.registry import ACKNOWLEDGING_CHANNELS
     from core import temporal as sa
     from core.ids import outbound_idempotency_key
     from workflows import policies
@@ -40,6 +45,12 @@ FALLBACK_TEXT = (
 )
 INBOUND_SIGNAL = "inbound"  # named: signal-with-start takes the signal by name
 LLM_QUEUE_PATCH = "generate-reply-on-llm-queue"
+VOICE_NOTES_PATCH = "transcribe-voice-notes"  # runs started before answered "[audio]" as it was
+ACKNOWLEDGE_PATCH = "acknowledge-inbound"  # read receipts / tap answers; earlier runs sent none
+VOICE_KINDS = frozenset({"voice", "audio"})
+# What the model reads (and the history keeps) for a note nobody could hear: it then says so
+# honestly instead of guessing.
+UNTRANSCRIBED = "[voice note could not be transcribed]"
 MAX_TEXT_CHARS = 4096
 RECENT_IDS_KEPT = 500  # redeliveries older than this are caught by the database constraint
 RECENT_REPLIES_KEPT = 100
@@ -56,6 +67,8 @@ class ConversationState:
     # client_message_id -> reply, so a web-chat retry in a later run gets the same answer.
     recent_replies: dict[str, str] = field(default_factory=dict)
     pending: list[InboundMessage] = field(default_factory=list)
+    # What the customer's voice notes were spoken in: the next note's transcription hint.
+    language: str | None = None
 
 
 @dataclass
@@ -70,6 +83,8 @@ class ConversationInput:
     state: ConversationState | None = None
     # Where replies are generated (`frontdesk worker --queue llm`); None: this workflow's queue.
     llm_task_queue: str | None = None
+    # Where voice notes are transcribed and replies voiced (`frontdesk worker --queue stt`).
+    stt_task_queue: str | None = None
 
 
 @dataclass
@@ -136,6 +151,7 @@ class ConversationWorkflow:
                         idle_timeout_seconds=input.idle_timeout_seconds,
                         turns_per_run=input.turns_per_run,
                         llm_task_queue=input.llm_task_queue,
+                        stt_task_queue=input.stt_task_queue,
                         state=self._state,
                     )
                 )
@@ -236,26 +252,41 @@ class ConversationWorkflow:
             self._last_activity = workflow.now()
             return ChatReply(text="", in_reply_to=last.external_id, needs_human=self._state.needs_human)
 
+        acknowledged = self._acknowledge([m for m in batch if m.external_id in stored.new_external_ids]) if deliver else None
+        voice_notes = [(m, note) for m in batch if m.external_id in stored.new_external_ids and (note := _voice_note(m))]
+        reply_language = None  # set: the customer spoke last and the account answers in voice
+        if voice_notes and workflow.patched(VOICE_NOTES_PATCH):
+            for message, (index, audio) in voice_notes:  # each note's words replace its "[audio]" marker
+                language = await self._transcribe(message, index, audio)
+                reply_language = language if message is last else None
         knowledge = await self._search_knowledge(stored.conversation_id, turn_id, batch) if stored.knowledge_indexed else []
         text, fallback_reason = await self._generate_reply(stored.conversation_id, knowledge)
         if fallback_reason:
             self._mark_needs_human()
+        idempotency_key = outbound_idempotency_key(workflow.info().workflow_id, turn_id)
+        media = await self._voice(text, reply_language, idempotency_key) if reply_language and deliver else None
         outbound = await _database_step(
             MessageActivities.persist_outbound,
             PersistOutboundInput(
                 tenant_id=inp.tenant_id,
                 channel_account_id=inp.channel_account_id,
                 conversation_id=stored.conversation_id,
-                idempotency_key=outbound_idempotency_key(workflow.info().workflow_id, turn_id),
+                idempotency_key=idempotency_key,
                 turn_id=turn_id,
                 text=text,
                 reply_to_external_id=last.external_id,
                 status="pending" if deliver else "delivered",
                 fallback_reason=fallback_reason,
+                media=media,
             ),
         )
         if deliver:
             await self._deliver(outbound.message_id, last.contact_id)
+        if acknowledged is not None:
+            try:
+                await acknowledged
+            except ActivityError as err:
+                workflow.logger.warning("channel acknowledgement failed", extra={"reason": _failure_reason(err)})
         self._state.turns += 1
         self._turns_this_run += 1
         self._last_activity = workflow.now()
@@ -263,6 +294,74 @@ class ConversationWorkflow:
         while len(self._state.recent_replies) > RECENT_REPLIES_KEPT:
             self._state.recent_replies.pop(next(iter(self._state.recent_replies)))
         return ChatReply(text=text, in_reply_to=last.external_id, needs_human=self._state.needs_human)
+
+    def _acknowledge(self, messages: list[InboundMessage]) -> Awaitable[None] | None:
+        """Starts telling the channel the messages were seen, alongside the turn (the reply does
+        not wait for it); None where the channel has nothing to be told."""
+        if not messages or self._input.channel not in ACKNOWLEDGING_CHANNELS or not workflow.patched(ACKNOWLEDGE_PATCH):
+            return None
+        return workflow.start_activity_method(
+            DeliveryActivities.acknowledge_inbound,
+            AcknowledgeInboundInput(self._input.tenant_id, self._input.channel_account_id, messages),
+            start_to_close_timeout=policies.ACKNOWLEDGE_TIMEOUT,
+            retry_policy=policies.ACKNOWLEDGE_RETRY,
+        )
+
+    async def _transcribe(self, message: InboundMessage, index: int, audio: Attachment) -> str | None:
+        """Downloads and transcribes a voice note and writes its words back to the message.
+        Returns the language to voice the reply in, when the account answers voice with voice;
+        a note that cannot be heard leaves the UNTRANSCRIBED marker for the model to answer."""
+        inp = self._input
+        record = RecordTranscriptInput(
+            tenant_id=inp.tenant_id, channel_account_id=inp.channel_account_id, external_id=message.external_id, text=UNTRANSCRIBED
+        )
+        try:
+            media = await workflow.execute_activity_method(
+                MediaActivities.download_media,
+                DownloadMediaInput(inp.tenant_id, inp.channel_account_id, message.external_id, audio, index),
+                start_to_close_timeout=policies.MEDIA_TIMEOUT,
+                retry_policy=policies.MEDIA_RETRY,
+            )
+            record.audio_path = media.path
+            heard = await workflow.execute_activity_method(
+                VoiceActivities.transcribe_audio,
+                TranscribeAudioInput(tenant_id=inp.tenant_id, path=media.path, language=self._state.language),
+                task_queue=inp.stt_task_queue or workflow.info().task_queue,
+                start_to_close_timeout=policies.STT_TIMEOUT,
+                schedule_to_close_timeout=policies.STT_SCHEDULE_TO_CLOSE,
+                heartbeat_timeout=policies.STT_HEARTBEAT_TIMEOUT,
+                retry_policy=policies.STT_RETRY,
+            )
+        except FailureError as err:
+            record.error = _failure_reason(err)
+            workflow.logger.warning("voice note not transcribed", extra={"reason": record.error})
+        else:
+            record.language, record.duration = heard.language, heard.duration
+            if heard.text.strip():
+                record.text = heard.text.strip()
+                self._state.language = heard.language
+            else:
+                record.error = "no speech heard"
+        message.text = record.text
+        stored = await _database_step(MessageActivities.record_transcript, record)
+        return record.language if stored.voice_replies and record.error is None else None
+
+    async def _voice(self, text: str, language: str, key: str) -> OutboundMedia | None:
+        """The reply as a voice note; None (the text goes alone) when it cannot be made."""
+        try:
+            speech = await workflow.execute_activity_method(
+                VoiceActivities.synthesize_speech,
+                SynthesizeSpeechInput(tenant_id=self._input.tenant_id, text=text, key=key, language=language),
+                task_queue=self._input.stt_task_queue or workflow.info().task_queue,
+                start_to_close_timeout=policies.TTS_TIMEOUT,
+                schedule_to_close_timeout=policies.TTS_SCHEDULE_TO_CLOSE,
+                heartbeat_timeout=policies.STT_HEARTBEAT_TIMEOUT,
+                retry_policy=policies.TTS_RETRY,
+            )
+        except FailureError as err:
+            workflow.logger.warning("voice reply not synthesised, sending text", extra={"reason": _failure_reason(err)})
+            return None
+        return OutboundMedia(kind="voice", path=speech.path, mime_type=speech.mime_type)
 
     async def _search_knowledge(self, conversation_id: str, turn_id: str, batch: list[InboundMessage]) -> list[KnowledgePassage]:
         """Passages from the tenant's knowledge base for what the customer just wrote; none when
@@ -356,6 +455,16 @@ async def _database_step(method: Callable[[Any, I], Awaitable[O]], arg: I) -> O:
     return await workflow.execute_local_activity_method(
         method, arg, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB_RETRY
     )
+
+
+def _voice_note(message: InboundMessage) -> tuple[int, Attachment] | None:
+    """The audio attachment (and its index) of a voice note; None for any other message."""
+    if message.kind not in VOICE_KINDS:
+        return None
+    for index, attachment in enumerate(message.attachments):
+        if attachment.kind in VOICE_KINDS or (attachment.mime_type or "").startswith("audio/"):
+            return index, attachment
+    return None
 
 
 def _failure_reason(err: FailureError) -> str:

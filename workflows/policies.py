@@ -38,6 +38,12 @@ SEND_RETRY = RetryPolicy(
 
 # The turn's knowledge search: a reply without passages beats a customer kept waiting, so a
 # few quick attempts, then the turn goes on without them.
+# Read receipts and button-tap answers: worth a few quick tries, never worth holding a turn.
+ACKNOWLEDGE_TIMEOUT = timedelta(seconds=10)
+ACKNOWLEDGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0, maximum_attempts=3, non_retryable_error_types=["InvalidInput"]
+)
+
 KNOWLEDGE_TIMEOUT = timedelta(seconds=10)
 KNOWLEDGE_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=300),
@@ -78,4 +84,37 @@ INGEST_DB_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
     non_retryable_error_types=["InvalidInput", "Superseded"],
+)
+
+# Voice notes (issue 7). Downloading a customer's file: a channel outage is retried for a few
+# minutes, then the turn answers that the note could not be heard instead of keeping them waiting.
+MEDIA_TIMEOUT = timedelta(seconds=60)
+MEDIA_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=6,
+    non_retryable_error_types=["InvalidInput", "MediaUnavailable"],
+)
+# Transcription on the stt queue: notes up to 10 minutes at a real-time factor of ~0.2, plus a
+# wait behind the worker's other notes. Bad audio fails at once (AudioRejected); a missing stt
+# worker fails the note after STT_SCHEDULE_TO_CLOSE, never the conversation.
+STT_TIMEOUT = timedelta(minutes=5)
+STT_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+STT_SCHEDULE_TO_CLOSE = timedelta(minutes=20)
+STT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+    non_retryable_error_types=["InvalidInput", "AudioRejected", "MediaMissing"],
+)
+# A voice reply is a nicety: if it cannot be made soon, the text goes out alone.
+TTS_TIMEOUT = timedelta(minutes=2)
+TTS_SCHEDULE_TO_CLOSE = timedelta(minutes=3)
+TTS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_attempts=2,
+    non_retryable_error_types=["InvalidInput", "SpeechFailed"],
 )

@@ -33,7 +33,12 @@ class ChannelAccountOut(BaseModel):
     config: dict[str, Any]
     credentials_set: list[str] = Field(description="Names of the stored credentials; their values are never returned.")
     webhook_url: str
-    verify_token: str | None = Field(None, description="WhatsApp: enter it in Meta's webhook settings.")
+    verify_token: str | None = Field(None, description="WhatsApp, Messenger, Instagram: enter it in Meta's webhook settings.")
+    shown_credentials: dict[str, str] | None = Field(
+        None,
+        description="Only in the answer that created or re-keyed the account: the credentials to copy into the other side "
+        "(a generated webhook signing secret). Never returned again.",
+    )
     created_at: datetime
 
 
@@ -79,14 +84,15 @@ def _public_base(ctx: Ctx, request: Request) -> str:
     return (ctx.state.settings.public_url or str(request.base_url)).rstrip("/")
 
 
-def _out(ctx: Ctx, request: Request, row: ChannelAccount) -> ChannelAccountOut:
+def _out(ctx: Ctx, request: Request, row: ChannelAccount, *, reveal: bool = False) -> ChannelAccountOut:
+    """`reveal`: the answer to a create or re-key, the one time generated secrets are shown."""
     schema = ACCOUNT_SCHEMAS[row.channel]
     stored = ctx.state.secrets.decrypt_json(row.secrets_encrypted, context=str(row.id))
-    shown = {name: stored.get(name) for name in schema.shown_credentials}
+    shown = {name: str(stored[name]) for name in schema.shown_credentials if stored.get(name)}
     return ChannelAccountOut(
         id=row.id, channel=row.channel, name=row.name, status=row.status, config=row.config or {},
         credentials_set=sorted(stored), webhook_url=_public_base(ctx, request) + schema.webhook_path.format(id=row.id),
-        verify_token=shown.get("verify_token"), created_at=row.created_at,
+        verify_token=shown.get("verify_token"), shown_credentials=shown if reveal and shown else None, created_at=row.created_at,
     )  # fmt: skip
 
 
@@ -116,7 +122,7 @@ async def create_channel_account(body: ChannelAccountCreate, ctx: Integrations, 
             session, "channel_account.create", "channel_account", account_id,
             {"channel": body.channel, "name": body.name, "config": config, "credentials": sorted(credentials)},
         )  # fmt: skip
-    return _out(ctx, request, row)
+    return _out(ctx, request, row, reveal=True)
 
 
 @router.get("", response_model=Page[ChannelAccountOut], summary="List channel accounts")
@@ -165,7 +171,7 @@ async def update_channel_account(account_id: uuid.UUID, body: ChannelAccountUpda
             row.secrets_encrypted = ctx.state.secrets.encrypt_json(merged, context=str(row.id))
         ctx.audit(session, "channel_account.update", "channel_account", row.id, changes)
     ctx.state.accounts.forget(str(account_id))
-    return _out(ctx, request, row)
+    return _out(ctx, request, row, reveal=bool(body.credentials))
 
 
 @router.delete("/{account_id}", status_code=204, summary="Disable a channel account (its history is kept)")

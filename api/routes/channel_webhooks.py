@@ -81,6 +81,7 @@ async def _receive(channel: str, channel_account_id: str, request: Request, stat
         parsed = adapter.parse(delivery, str(account.id))
     except PayloadError as exc:
         raise Problem(400, "Malformed webhook payload", str(exc)) from None
+    parsed.messages = [m.without_nul() for m in parsed.messages]
 
     # After verification: an unsigned flood is 401 above and never spends the account's budget.
     guard = state.guard

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -37,14 +40,19 @@ async def test_verification_handshake(http, tenant):
 
 
 async def test_signed_message_is_answered_through_graph(http, tenant, graph_standin, deps):
-    phone = new_phone()
-    response = await _post(http, tenant, whatsapp_payload(tenant.phone_number_id, [(phone, new_wamid(), "Hi, is the shop open?")]))
+    phone, wamid = new_phone(), new_wamid()
+    response = await _post(http, tenant, whatsapp_payload(tenant.phone_number_id, [(phone, wamid, "Hi, is the shop open?")]))
     assert response.status_code == 200, response.text
     await eventually(lambda: _has_sends(graph_standin, phone, 1), what="graph send")
     send = graph_standin.sends_to(phone)[0]
     assert send.phone_number_id == tenant.phone_number_id
     assert send.token == tenant.access_token
     assert send.text == f"[{tenant.model}] Hi, is the shop open?"
+
+    async def marked_read() -> bool:  # the customer sees blue ticks
+        return wamid in graph_standin.reads
+
+    await eventually(marked_read, what="the message marked read")
 
     async def sent_recorded() -> bool:
         async with deps.sessions() as session:
@@ -176,3 +184,58 @@ async def test_channel_refusing_the_reply_flags_the_conversation_for_a_person(ht
     assert "401" in (conversation.handoff_reason or "")
     assert outbound.status == "failed" and "Invalid OAuth access token" in (outbound.error or "")
     assert graph_standin.sends_to(phone) == []
+
+
+# --- rich inbound messages reach the turn --------------------------------------------------------
+
+PAYLOADS = Path(__file__).parent.parent / "channels" / "payloads" / "whatsapp"
+
+
+def _recorded(name: str, phone_number_id: str, phone: str, wamid: str) -> bytes:
+    """A payload from Meta's webhook reference, re-addressed to this test's account and customer."""
+    body = json.loads((PAYLOADS / f"{name}.json").read_text())
+    value = body["entry"][0]["changes"][0]["value"]
+    value["metadata"]["phone_number_id"] = phone_number_id
+    value["contacts"][0]["wa_id"] = phone
+    value["messages"][0].update({"from": phone, "id": wamid, "timestamp": str(int(time.time()))})
+    return json.dumps(body).encode()
+
+
+async def _inbound_row(deps, wamid: str) -> Message | None:
+    async with deps.sessions() as session:
+        return await session.scalar(select(Message).where(Message.external_id == wamid, Message.direction == "inbound"))
+
+
+async def test_signed_image_reaches_the_turn_with_its_attachment(http, tenant, graph_standin, deps):
+    phone, wamid = new_phone(), new_wamid()
+    response = await _post(http, tenant, _recorded("image", tenant.phone_number_id, phone, wamid))
+    assert response.status_code == 200 and response.json() == {"messages": 1, "statuses": 0}
+    await eventually(lambda: _has_sends(graph_standin, phone, 1), what="reply to the photo")
+    assert graph_standin.sends_to(phone)[0].text == f"[{tenant.model}] [image] This arrived broken"
+    row = await _inbound_row(deps, wamid)
+    assert row.text == "[image] This arrived broken"
+    assert row.content["kind"] == "image"
+    assert row.content["attachments"] == [
+        {"kind": "image", "media_id": "1003383421387256", "mime_type": "image/jpeg", "caption": "This arrived broken"}
+    ]
+
+
+async def test_signed_button_tap_reaches_the_turn_with_its_payload(http, tenant, graph_standin, deps):
+    phone, wamid = new_phone(), new_wamid()
+    response = await _post(http, tenant, _recorded("interactive_button_reply", tenant.phone_number_id, phone, wamid))
+    assert response.status_code == 200
+    await eventually(lambda: _has_sends(graph_standin, phone, 1), what="reply to the tap")
+    assert graph_standin.sends_to(phone)[0].text == f"[{tenant.model}] Track my order"
+    row = await _inbound_row(deps, wamid)
+    assert (row.text, row.content["kind"], row.content["reply_payload"]) == ("Track my order", "reply", "track-order")
+    assert row.content["reply_to"] == "wamid.HBgLMTQxMjU1NTA4MjkVAgASGBQzQUNCNjk5RDUwNUZGMUZEM0VBRAA="
+
+
+async def test_a_location_without_coordinates_is_400_and_starts_no_turn(http, tenant, deps):
+    phone, wamid = new_phone(), new_wamid()
+    body = json.loads(_recorded("location", tenant.phone_number_id, phone, wamid))
+    del body["entry"][0]["changes"][0]["value"]["messages"][0]["location"]["latitude"]
+    response = await _post(http, tenant, json.dumps(body).encode())
+    assert response.status_code == 400 and "latitude" in response.json()["detail"]
+    await asyncio.sleep(0.5)
+    assert await _inbound_row(deps, wamid) is None

@@ -26,3 +26,13 @@ def test_journal_rows_written_before_the_rich_fields_still_load():
            "contact_name": None, "sent_at": None}  # fmt: skip
     message = InboundMessage.from_dict(old)
     assert message.attachments == [] and message.location is None and message.content() == {}
+
+
+def test_nul_characters_are_removed_everywhere_so_the_message_can_be_stored():
+    message = InboundMessage(
+        channel="telegram", channel_account_id="a", external_id="1:2", contact_id="1", text="hi\x00 there",
+        attachments=[Attachment("image", media_id="f\x00", caption="cap\x00tion")], extra={"k\x00": ["v\x00"]},
+    )  # fmt: skip
+    clean = message.without_nul()
+    assert "\x00" not in json.dumps(asdict(clean))
+    assert (clean.text, clean.attachments[0].caption, clean.extra) == ("hi there", "caption", {"k": ["v"]})

@@ -60,6 +60,10 @@ def test_timestamp_added_before_masking_stays_readable():
         ("provider key sk-proj-abcdefghijklmnop1234", "provider key sk-***"),
         ("session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl ok", "session eyJ*** ok"),
         ("graph token EAABsbCS1iHgBAKZBZCw7ZAZBabcdefgh", "graph token EAA***"),
+        (
+            "HTTP Request: POST https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage",
+            "HTTP Request: POST https://api.telegram.org/bot123456789:***/sendMessage",
+        ),
         ("GET /cb?access_token=abcdef123456&x=1", "GET /cb?access_token=***&x=1"),
         ("sig sha256=0123456789abcdef0123456789abcdef0123456789abcdef", "sig sha256=***"),
     ],

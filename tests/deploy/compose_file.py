@@ -29,6 +29,9 @@ STATEFUL = {
     # Knowledge uploads: the API writes them, ingest workers read them.
     "api": "/data/uploads",
     "ingest-worker": "/data/uploads",
+    # Voice notes: conversation workers download and send them, stt workers transcribe and voice them.
+    "worker": "/data/media",
+    "stt-worker": "/data/media",
 }
 
 # `frontdesk <subcommand>` used by compose or the Dockerfile -> the options they pass.

@@ -141,6 +141,28 @@ def test_api_and_ingest_workers_share_the_upload_directory():
     assert env_of(compose["services"]["api"])["FRONTDESK_INGEST_TASK_QUEUE"] == command_of(compose["services"]["ingest-worker"])[-1]
 
 
+def test_conversation_and_stt_workers_share_the_media_directory():
+    """A voice note a conversation worker downloaded must be readable by whichever stt worker
+    transcribes it, and the voice reply an stt worker wrote by the worker that sends it."""
+    compose = load_compose()
+    stt = compose["services"]["stt-worker"]
+    media_dir = env_of(stt)["FRONTDESK_MEDIA_DIR"]
+    mounts = {name: named_volumes(compose["services"][name]) for name in ("worker", "stt-worker")}
+    shared = {volume for volume, path in mounts["worker"].items() if path == media_dir}
+    assert shared and shared == {volume for volume, path in mounts["stt-worker"].items() if path == media_dir}
+    assert env_of(compose["services"]["worker"])["FRONTDESK_MEDIA_DIR"] == media_dir
+    # Conversations started by the API send their notes to the queue this worker serves.
+    assert env_of(compose["services"]["api"])["FRONTDESK_STT_TASK_QUEUE"] == command_of(stt)[-1] == "stt"
+    assert depends_on(stt) == depends_on(compose["services"]["worker"])
+
+
+def test_image_carries_the_voice_tools():
+    """The stt worker runs ffmpeg (OGG/Opus voice replies) and espeak-ng (Hindi speech)."""
+    build = services()["stt-worker"]["build"]
+    assert {"ffmpeg", "espeak-ng"} <= set(str(build["args"]["APT_PACKAGES"]).split())
+    assert any(kw == "ARG" and arg.startswith("APT_PACKAGES") for kw, arg in dockerfile_instructions())
+
+
 def test_postgres_18_volume_is_mounted_at_the_parent_directory():
     """postgres 18+ images refuse to start with a volume at /var/lib/postgresql/data."""
     for name, svc in services().items():
@@ -278,7 +300,10 @@ def _typer_app(entry_point: str):
         return target
     # The script may be a main() wrapper (os._exit after the run); find the app it wraps.
     apps = [value for value in vars(module).values() if isinstance(value, typer.Typer)]
-    assert len(apps) == 1, f"{module_name} should define exactly one Typer app, found {len(apps)}"
+    # Command groups (`frontdesk telegram ...`) are Typer apps added to the root one.
+    groups = [group.typer_instance for a in apps for group in a.registered_groups]
+    apps = [a for a in apps if not any(a is g for g in groups)]
+    assert len(apps) == 1, f"{module_name} should define exactly one root Typer app, found {len(apps)}"
     return apps[0]
 
 

@@ -62,12 +62,12 @@ async def test_web_chat_websocket_receives_the_reply_as_it_streams(api, tenant):
         deltas: list[str] = []
         while True:
             message = json.loads(await ws.recv())
-            if message["type"] == "delta":
+            if message["type"] == "token":
                 deltas.append(message["text"])
             elif message["type"] == "reply":
                 break
     assert len(deltas) > 1  # arrived in pieces, before the reply
-    assert "".join(deltas).strip() == message["reply"] == f"[{tenant.model}] tell me about delivery times"
+    assert "".join(deltas).strip() == message["text"] == f"[{tenant.model}] tell me about delivery times"
 
 
 async def test_budget_alerts_reach_the_dashboard_event_stream(http, tenant, deps):

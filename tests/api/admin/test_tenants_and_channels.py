@@ -152,3 +152,23 @@ async def test_suspended_tenants_channels_stop(http):
     await http.patch(f"/v1/tenants/{t.id}", json={"status": "suspended"}, headers=PLATFORM)
     r = await http.post(f"/v1/webchat/{web['id']}/messages", json={"session_id": "s1", "client_message_id": "m1", "text": "hi"})
     assert r.status_code in (403, 404)
+
+
+async def test_a_generated_signing_secret_is_shown_once(http):
+    t = await new_admin_tenant(http)
+    created = await http.post(
+        "/v1/channel-accounts",
+        json={"channel": "webhook", "name": "CRM bridge", "config": {"callback_url": "https://crm.example/frontdesk"}},
+        headers=t.headers,
+    )
+    assert created.status_code == 201, created.text
+    secret = created.json()["shown_credentials"]["webhook_secret"]
+    assert len(secret) >= 16 and created.json()["credentials_set"] == ["webhook_secret"]
+    read = (await http.get(f"/v1/channel-accounts/{created.json()['id']}", headers=t.headers)).json()
+    assert read["shown_credentials"] is None and secret not in str(read)
+    renamed = (await http.patch(f"/v1/channel-accounts/{created.json()['id']}", json={"name": "CRM"}, headers=t.headers)).json()
+    assert renamed["shown_credentials"] is None
+    rekeyed = await http.patch(
+        f"/v1/channel-accounts/{created.json()['id']}", json={"credentials": {"webhook_secret": "s" * 32}}, headers=t.headers
+    )
+    assert rekeyed.json()["shown_credentials"] == {"webhook_secret": "s" * 32}
