@@ -41,6 +41,7 @@ from api.routes import (
 )
 from channels.registry import ChannelRegistry
 from core.credentials import derive_jwt_secret
+from core.gc_tuning import freeze_after_startup
 from core.rate_limit import RateLimiter
 from core.settings import Settings, get_settings
 from core.temporal import connect_platform
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Lazy: with Temporal down the API still starts, answers webhooks 503 (so channels
         # redeliver) and /readyz 503, and recovers on its own when Temporal is back.
         temporal = await connect_platform(settings, lazy=True)
-        engine = make_engine(database_url, pool_size=settings.db_pool_size)
+        engine = make_engine(database_url, pool_size=settings.api_db_pool_size)
         sessions = make_session_maker(engine)
         box = secret_box(settings)
         redis = Redis.from_url(redis_url)
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             jwt_secret=settings.jwt_secret.get_secret_value().encode() if settings.jwt_secret else derive_jwt_secret(master_key),
         )
         journal_upkeep = asyncio.create_task(handoff.run_forever())
+        freeze_after_startup()
         try:
             yield
         finally:

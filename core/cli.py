@@ -9,20 +9,11 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from core.gc_tuning import tune_for_server
 from core.logging import configure_logging
 from core.settings import get_settings
 
 app = typer.Typer(help="Frontdesk: AI customer service on Temporal.", no_args_is_help=True, add_completion=False)
-
-
-def _tune_gc() -> None:
-    """Long-lived servers: move start-up objects out of the collector's sight and collect the
-    young generation less often (allocation-heavy turns otherwise trigger frequent pauses)."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
 
 
 def _logging() -> None:
@@ -56,7 +47,7 @@ def api(
     _logging()
     import api.main  # noqa: F401 - imported before the freeze, so its modules' objects are frozen too
 
-    _tune_gc()
+    tune_for_server()
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -72,7 +63,7 @@ def worker(queue: Annotated[str, typer.Option(help="task queue to serve")] = "fr
     from workers.main import run_worker
 
     _logging()
-    _tune_gc()
+    tune_for_server()
     # uvloop: the worker is GIL-bound, and the event loop's own overhead is part of every turn.
     uvloop.run(run_worker(settings, queue))
 

@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     # Webhook bodies above this are refused with 413 before parsing.
     max_body_bytes: int = 512 * 1024
     db_pool_size: int = 5  # per process; every connection is a PostgreSQL backend in memory
+    # The API's pool: every webhook writes the inbound journal, and a connection opened for a
+    # burst (and closed after it) costs a PostgreSQL backend start, tens of milliseconds on a
+    # busy machine, right when acknowledgements are already slow. So the API keeps enough open.
+    api_db_pool_size: int = 20
     worker_max_concurrent_activities: int = 100
     # Worker processes `frontdesk dev` runs. One worker is GIL-bound at about one core; on 2
     # cores bench/turns.py measured ~48 turns/s with 1, ~62 with 2 and ~71 with 3 (less lock
