@@ -1,12 +1,13 @@
 """A tenant's customers: search by phone, e-mail or name; identities across channels; their
-conversations."""
+conversations and their orders (from the store webhooks)."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
@@ -18,6 +19,7 @@ from api.problems import Problem
 from api.routes.conversations import ConversationOut, conversation_out, conversations_query
 from api.tenant_rows import owned_or_404
 from core.scopes import Scope
+from models.commerce import Order
 from models.conversations import Conversation
 from models.customers import Customer, CustomerIdentity
 
@@ -43,6 +45,22 @@ class CustomerOut(BaseModel):
 
 class CustomerDetail(CustomerOut):
     identities: list[IdentityOut]
+
+
+class OrderOut(BaseModel):
+    id: uuid.UUID
+    source: str
+    external_id: str
+    number: str | None
+    status: str
+    financial_status: str | None
+    fulfillment_status: str | None
+    total: Decimal | None
+    currency: str | None
+    items: list[dict[str, Any]]
+    tracking: list[dict[str, Any]]
+    placed_at: datetime | None
+    updated_at: datetime | None
 
 
 class CustomerUpdate(BaseModel):
@@ -132,6 +150,15 @@ async def customer_conversations(customer_id: uuid.UUID, ctx: Reader, cursor: Cu
         await _customer(session, ctx, customer_id)
         rows = (await session.execute(newest_first(query, Conversation.created_at, Conversation.id, cursor, limit))).all()
     return page_of(rows, limit, conversation_out, lambda r: (r[0].created_at, r[0].id))
+
+
+@router.get("/{customer_id}/orders", response_model=Page[OrderOut], summary="A customer's orders, newest first")
+async def customer_orders(customer_id: uuid.UUID, ctx: Reader, cursor: CursorQuery = None, limit: LimitQuery = 50) -> Page[OrderOut]:
+    query = select(Order).where(Order.tenant_id == ctx.tenant_id, Order.customer_id == customer_id)
+    async with ctx.db() as session:
+        await _customer(session, ctx, customer_id)
+        rows = (await session.execute(newest_first(query, Order.created_at, Order.id, cursor, limit))).all()
+    return page_of(rows, limit, lambda r: OrderOut.model_validate(r[0], from_attributes=True), lambda r: (r[0].created_at, r[0].id))
 
 
 @router.patch("/{customer_id}", response_model=CustomerOut, summary="Correct a customer's name, e-mail or phone")

@@ -26,6 +26,7 @@ from models.admin_store import ensure_channel_account
 from models.commerce import CommerceWebhookDelivery, Order
 from models.conversations import Conversation
 from models.customers import Customer, CustomerIdentity
+from tests.api.admin.conftest import admin_key_for
 from tests.factories import create_tenant, new_phone
 from tests.standins.serve import serve
 
@@ -252,6 +253,17 @@ async def test_a_whatsapp_customer_sees_their_shopify_order(store_http, deps, st
         customer = await session.get(Customer, customer_id)
     assert [o.number for o in orders] == ["#1001"]
     assert (customer.display_name, customer.email, customer.phone) == ("Priya", "priya@example.in", "+" + wa_id)
+
+    # The tenant's support staff see it on the customer, through the admin API.
+    key = await admin_key_for(deps, str(store.tenant_id))
+    listed = await store_http.get(f"/v1/customers/{customer_id}/orders", headers={"Authorization": f"Bearer {key}"})
+    assert listed.status_code == 200, listed.text
+    [shown] = listed.json()["items"]
+    assert (shown["number"], shown["source"], shown["status"]) == ("#1001", "shopify", orders[0].status)
+    assert shown["items"] and shown["total"] is not None
+    other = await _store_tenant(deps)
+    other_key = await admin_key_for(deps, str(other.tenant_id))
+    assert (await store_http.get(f"/v1/customers/{customer_id}/orders", headers={"Authorization": f"Bearer {other_key}"})).status_code == 404
     assert await _identities(deps, customer_id) >= {("whatsapp", wa_id), ("shopify", "5702"), ("email", "priya@example.in")}
     assert await _count(deps, Customer, Customer.tenant_id == store.tenant_id) == 1
 
