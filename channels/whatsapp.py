@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,16 +36,25 @@ from channels.base import (
     Capabilities,
     ChannelError,
     InboundMessage,
-    Location,
     OutboundMedia,
     OutboundMessage,
     ParsedWebhook,
     PayloadError,
     SendResult,
     StatusUpdate,
-    Template,
     TemplateRequired,
     WebhookRequest,
+)
+from channels.whatsapp_inbound import MAX_MESSAGE_ID_CHARS, message_fields, short_text_or_none
+from channels.whatsapp_outbound import (
+    MAX_BUTTON_BODY_CHARS,
+    MAX_BUTTON_TITLE_CHARS,
+    MAX_BUTTONS,
+    MAX_ROW_TITLE_CHARS,
+    MAX_ROWS,
+    MAX_TEXT_CHARS,
+    message_parts,
+    unsendable_reason,
 )
 from core.ids import is_valid_contact
 from core.logging import get_logger
@@ -54,269 +62,11 @@ from core.logging import get_logger
 log = get_logger()
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.facebook.com/v21.0"
-MAX_MESSAGE_ID_CHARS = 200  # wamids are ~60 characters; the columns hold 200+
 MAX_REFERENCE_CHARS = 512  # biz_opaque_callback_data
-# Cloud API limits (messages reference: text, media, interactive buttons and lists, templates).
-MAX_TEXT_CHARS = 4096
-MAX_CAPTION_CHARS = 1024
-MAX_BUTTONS, MAX_BUTTON_TITLE_CHARS, MAX_BUTTON_ID_CHARS, MAX_BUTTON_BODY_CHARS = 3, 20, 256, 1024
-MAX_ROWS, MAX_ROW_TITLE_CHARS, MAX_ROW_ID_CHARS, MAX_ROW_DESCRIPTION_CHARS = 10, 24, 200, 72
-MAX_LIST_BUTTON_CHARS, MAX_SECTION_TITLE_CHARS = 20, 24
-DEFAULT_LIST_BUTTON = "Options"
-TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")
-TEMPLATE_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Za-z0-9]{2,4})?")
-# Meta refuses a template parameter with a newline, a tab or more than 4 spaces in a row (132018).
-BAD_TEMPLATE_PARAMETER = re.compile(r"[\n\t]| {5,}")
 MEDIA_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # goes into a URL path: no dots, no slashes
 REENGAGEMENT_ERROR = 131047  # more than 24 hours since the customer last wrote
-CAPTIONED_KINDS = frozenset({"image", "video", "document"})
-HEADER_KINDS = CAPTIONED_KINDS  # media an interactive button message can carry as its header
 # Delivery states we track; others Meta may add are acknowledged and ignored.
 KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed"})
-_KIND = re.compile(r"[a-z_]{1,32}")
-
-
-# --- inbound ---------------------------------------------------------------------------------------
-
-
-def _short_text_or_none(value: Any, limit: int) -> str | None:
-    return value if isinstance(value, str) and 0 < len(value) <= limit else None
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _object(parent: dict[str, Any], key: str) -> dict[str, Any]:
-    value = parent.get(key) or {}
-    if not isinstance(value, dict):
-        raise PayloadError(f"message '{key}' must be an object")
-    return value
-
-
-def _marker(kind: str, detail: str | None = None, said: str | None = None) -> str:
-    """`[image] caption`, `[document: invoice.pdf]`: the history says what arrived, in words."""
-    head = f"[{kind}: {detail}]" if detail else f"[{kind}]"
-    return f"{head} {said}" if said else head
-
-
-def _media(kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    def parse(message: dict[str, Any]) -> dict[str, Any]:
-        media = _object(message, kind)
-        attachment = Attachment(
-            kind="voice" if kind == "audio" and media.get("voice") is True else kind,
-            media_id=_short_text_or_none(media.get("id"), 128),
-            mime_type=_text_or_none(media.get("mime_type")),
-            filename=_text_or_none(media.get("filename")),
-            caption=_text_or_none(media.get("caption")),
-        )
-        text = _marker(attachment.kind, attachment.filename, attachment.caption)
-        return {"kind": attachment.kind, "text": text, "attachments": [attachment]}
-
-    return parse
-
-
-def _location(message: dict[str, Any]) -> dict[str, Any]:
-    place = _object(message, "location")
-    latitude, longitude = meta.float_or_none(place.get("latitude")), meta.float_or_none(place.get("longitude"))
-    if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-        raise PayloadError("a location message needs a latitude and a longitude")
-    name, address = _text_or_none(place.get("name")), _text_or_none(place.get("address"))
-    label = ", ".join(p for p in (name, address) if p) or f"{latitude}, {longitude}"
-    return {"text": f"[location] {label}", "location": Location(latitude, longitude, name, address)}
-
-
-def _card_words(card: dict[str, Any]) -> str:
-    name = card.get("name") if isinstance(card.get("name"), dict) else {}
-    phones = [p for p in card.get("phones") or [] if isinstance(p, dict)]
-    words = [_text_or_none(name.get("formatted_name"))] + [_text_or_none(p.get("phone") or p.get("wa_id")) for p in phones]
-    return " ".join(w for w in words if w)
-
-
-def _contacts(message: dict[str, Any]) -> dict[str, Any]:
-    cards = message.get("contacts")
-    if not isinstance(cards, list):
-        raise PayloadError("a contacts message needs a 'contacts' list")
-    cards = [c for c in cards if isinstance(c, dict)]
-    described = "; ".join(w for w in map(_card_words, cards) if w)
-    return {"text": _marker("contacts", said=described or None), "extra": {"contacts": cards}}
-
-
-def _reaction(message: dict[str, Any]) -> dict[str, Any]:
-    reaction = _object(message, "reaction")
-    emoji = _text_or_none(reaction.get("emoji"))  # absent: the customer took the reaction back
-    return {
-        "text": f"[reaction] {emoji}" if emoji else "[reaction removed]",
-        "extra": {"emoji": emoji} if emoji else {"reaction_removed": True},
-        "reply_to_external_id": _short_text_or_none(reaction.get("message_id"), MAX_MESSAGE_ID_CHARS),
-    }
-
-
-def _interactive(message: dict[str, Any]) -> dict[str, Any]:
-    interactive = _object(message, "interactive")
-    reply = interactive.get("button_reply") or interactive.get("list_reply")
-    if isinstance(reply, dict) and _text_or_none(reply.get("id")):
-        return {"kind": "reply", "text": str(reply.get("title") or reply["id"]), "reply_payload": reply["id"]}
-    return {"kind": "interactive", "text": _marker("interactive", _text_or_none(interactive.get("type")))}
-
-
-def _template_button(message: dict[str, Any]) -> dict[str, Any]:
-    button = _object(message, "button")  # a quick-reply button of a template we sent
-    text = str(button.get("text") or button.get("payload") or "")
-    return {"kind": "reply", "text": text, "reply_payload": _text_or_none(button.get("payload"))}
-
-
-def _other(message: dict[str, Any], kind: str) -> dict[str, Any]:
-    """Types we do not read (unsupported, system, order...): the history still says what came."""
-    body = message.get(kind) if isinstance(message.get(kind), dict) else {}
-    said = _text_or_none(body.get("caption")) or _text_or_none(body.get("body"))
-    extra: dict[str, Any] = {}
-    errors = [{k: e[k] for k in ("code", "title") if k in e} for e in message.get("errors") or [] if isinstance(e, dict)]
-    if errors:
-        extra["errors"] = errors
-    return {"text": _marker(kind, _text_or_none(body.get("type")), said), "extra": extra}
-
-
-# What each message type contributes to the InboundMessage beside its ids; the rest: `_other`.
-_PARSERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "text": lambda m: {"text": str(_object(m, "text").get("body") or "")},
-    **{kind: _media(kind) for kind in ("image", "audio", "video", "document", "sticker")},
-    "location": _location,
-    "contacts": _contacts,
-    "reaction": _reaction,
-    "interactive": _interactive,
-    "button": _template_button,
-}
-
-
-def _message_fields(message: dict[str, Any]) -> dict[str, Any]:
-    kind = str(message.get("type") or "unknown")
-    kind = kind if _KIND.fullmatch(kind) else "unknown"
-    fields = {"kind": kind, **(_PARSERS[kind](message) if kind in _PARSERS else _other(message, kind))}
-    context = message.get("context")
-    if isinstance(context, dict) and "reply_to_external_id" not in fields:
-        fields["reply_to_external_id"] = _short_text_or_none(context.get("id"), MAX_MESSAGE_ID_CHARS)
-    return fields
-
-
-# --- outbound --------------------------------------------------------------------------------------
-
-
-def _media_problem(media: OutboundMedia) -> str | None:
-    if media.kind not in {"image", "audio", "voice", "video", "document"}:
-        return f"WhatsApp does not send {media.kind!r} media"
-    if bool(media.path) == bool(media.url):
-        return "media needs exactly one of a file path or a URL"
-    if media.url and not media.url.startswith(("https://", "http://")):
-        return "a media URL must be http(s)"
-    return None
-
-
-def _options_problem(message: OutboundMessage) -> str | None:
-    if message.buttons:
-        if len(message.buttons) > MAX_BUTTONS:
-            return f"{len(message.buttons)} buttons (WhatsApp shows at most {MAX_BUTTONS})"
-        if any(not 0 < len(b.title) <= MAX_BUTTON_TITLE_CHARS for b in message.buttons):
-            return f"a button title is empty or longer than {MAX_BUTTON_TITLE_CHARS} characters"
-        if any(not 0 < len(b.id) <= MAX_BUTTON_ID_CHARS for b in message.buttons):
-            return f"a button id is empty or longer than {MAX_BUTTON_ID_CHARS} characters"
-        if len({b.title for b in message.buttons}) < len(message.buttons):
-            return "two buttons have the same title"
-        if not 0 < len(message.text) <= MAX_BUTTON_BODY_CHARS:
-            return f"the text above buttons must be 1 to {MAX_BUTTON_BODY_CHARS} characters"
-    if message.list_rows:
-        if len(message.list_rows) > MAX_ROWS:
-            return f"{len(message.list_rows)} list rows (WhatsApp shows at most {MAX_ROWS})"
-        if any(not 0 < len(r.title) <= MAX_ROW_TITLE_CHARS for r in message.list_rows):
-            return f"a list row title is empty or longer than {MAX_ROW_TITLE_CHARS} characters"
-        if any(not 0 < len(r.id) <= MAX_ROW_ID_CHARS for r in message.list_rows):
-            return f"a list row id is empty or longer than {MAX_ROW_ID_CHARS} characters"
-        if any(len(r.description or "") > MAX_ROW_DESCRIPTION_CHARS for r in message.list_rows):
-            return f"a list row description is longer than {MAX_ROW_DESCRIPTION_CHARS} characters"
-        if len({r.id for r in message.list_rows}) < len(message.list_rows):
-            return "two list rows have the same id"
-        if message.list_button is not None and not 0 < len(message.list_button) <= MAX_LIST_BUTTON_CHARS:
-            return f"the list button label must be 1 to {MAX_LIST_BUTTON_CHARS} characters"
-        if not message.text:
-            return "a list needs text above it"
-    return None
-
-
-def unsendable_reason(message: OutboundMessage) -> str | None:
-    """Why WhatsApp would refuse `message` as it is; None when it can go."""
-    if message.template is not None:
-        template = message.template
-        if not TEMPLATE_NAME.fullmatch(template.name):
-            return "a template name is 1 to 512 lowercase letters, digits and underscores"
-        if not TEMPLATE_LANGUAGE.fullmatch(template.language):
-            return f"{template.language!r} is not a template language code (like en_US)"
-        if any(not p or BAD_TEMPLATE_PARAMETER.search(p) for p in template.body_parameters):
-            return "a template parameter is empty or has a newline, a tab or more than 4 spaces in a row"
-        return None
-    if message.buttons and message.list_rows:
-        return "a message has either buttons or a list, not both"
-    if len(message.text) > MAX_TEXT_CHARS:
-        return f"text longer than {MAX_TEXT_CHARS} characters"
-    if message.media is None and not message.text.strip():
-        return "nothing to send: no text, media or template"
-    if message.media is not None and (problem := _media_problem(message.media)):
-        return problem
-    return _options_problem(message)
-
-
-def _media_object(media: OutboundMedia, ref: dict[str, str], caption: str | None) -> dict[str, Any]:
-    kind = "audio" if media.kind == "voice" else media.kind
-    payload: dict[str, Any] = dict(ref)
-    if caption:
-        payload["caption"] = caption
-    if media.kind == "document" and media.filename:
-        payload["filename"] = media.filename
-    if media.kind == "voice":
-        payload["voice"] = True  # shown as a voice note (needs OGG/Opus), not as an audio file
-    return {"type": kind, kind: payload}
-
-
-def _interactive_part(message: OutboundMessage, header: dict[str, Any] | None) -> dict[str, Any]:
-    if message.buttons:
-        buttons = [{"type": "reply", "reply": {"id": b.id, "title": b.title}} for b in message.buttons]
-        interactive: dict[str, Any] = {"type": "button", "body": {"text": message.text}, "action": {"buttons": buttons}}
-        if header:
-            interactive["header"] = header
-        return {"type": "interactive", "interactive": interactive}
-    label = message.list_button or DEFAULT_LIST_BUTTON
-    rows = [{"id": r.id, "title": r.title, **({"description": r.description} if r.description else {})} for r in message.list_rows]
-    section = {"title": label[:MAX_SECTION_TITLE_CHARS], "rows": rows}
-    action = {"button": label, "sections": [section]}
-    return {"type": "interactive", "interactive": {"type": "list", "body": {"text": message.text}, "action": action}}
-
-
-def _template_part(template: Template) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
-    if template.body_parameters:
-        parameters = [{"type": "text", "text": p} for p in template.body_parameters]
-        body["components"] = [{"type": "body", "parameters": parameters}]
-    return {"type": "template", "template": body}
-
-
-def _parts(message: OutboundMessage, ref: dict[str, str] | None) -> list[dict[str, Any]]:
-    """The Graph message bodies (less the envelope) that carry `message`, words first.
-    `ref`: the media's uploaded {"id"} or its {"link"}; None: no media goes (none, or dropped)."""
-    if message.template is not None:
-        return [_template_part(message.template)]
-    media = message.media if ref is not None else None
-    text_part = {"type": "text", "text": {"preview_url": False, "body": message.text}}
-    if media is None or ref is None:
-        return [_interactive_part(message, None) if message.buttons or message.list_rows else text_part]
-    if message.buttons and media.kind in HEADER_KINDS:
-        return [_interactive_part(message, {"type": media.kind, media.kind: dict(ref)})]
-    if message.buttons or message.list_rows:
-        return [_interactive_part(message, None), _media_object(media, ref, None)]
-    if not message.text.strip():
-        return [_media_object(media, ref, None)]
-    if media.kind in CAPTIONED_KINDS and len(message.text) <= MAX_CAPTION_CHARS:
-        return [_media_object(media, ref, message.text)]
-    return [text_part, _media_object(media, ref, None)]
-
 
 # --- the adapter -----------------------------------------------------------------------------------
 
@@ -397,7 +147,7 @@ class WhatsAppAdapter(AdapterDefaults):
                     contact_id=str(message["from"]),
                     contact_name=names.get(message["from"]),
                     sent_at=meta.float_or_none(message.get("timestamp")),
-                    **_message_fields(message),
+                    **message_fields(message),
                 )
             )
         for status in value.get("statuses") or []:
@@ -414,7 +164,7 @@ class WhatsAppAdapter(AdapterDefaults):
                     recipient_id=status.get("recipient_id"),
                     occurred_at=meta.float_or_none(status.get("timestamp")),
                     errors=[e for e in status.get("errors") or [] if isinstance(e, dict)],
-                    client_reference=_short_text_or_none(status.get("biz_opaque_callback_data"), MAX_REFERENCE_CHARS),
+                    client_reference=short_text_or_none(status.get("biz_opaque_callback_data"), MAX_REFERENCE_CHARS),
                 )
             )
 
@@ -424,7 +174,7 @@ class WhatsAppAdapter(AdapterDefaults):
         if reason:
             raise ChannelError(f"WhatsApp cannot send this message: {reason}", status=None, retryable=False)
         ref = await self._media_ref(message, account)
-        first, *follow_ups = _parts(message, ref)
+        first, *follow_ups = message_parts(message, ref)
         sent = await self._post_message(account, message, first, first_part=True)
         for part in follow_ups:
             try:
