@@ -18,6 +18,7 @@ evidence for this query and is never returned.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from dataclasses import dataclass, replace
@@ -38,6 +39,7 @@ class Candidate:
     vector_similarity: float | None  # cosine; None when not among the vector candidates
     keyword_rank: float | None  # ts_rank; None when the chunk does not match the query's words
     keyword_coverage: float  # share of the query's lexemes found in the chunk, 0..1
+    priority: int = 0  # its knowledge entry's priority (0 for documents)
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,24 @@ def fuse(
     return ranked(scored)
 
 
+# An entry's priority (-1000..1000) moves it up or down the ranking by at most this much score:
+# enough to decide between passages about as relevant (two answers to one question, the
+# tenant's preferred one first), never enough to lift an unrelated one over a relevant one. It
+# orders only: the threshold still sees the passage's own score.
+MAX_PRIORITY_BOOST = 0.05
+
+
+def priority_boost(priority: int) -> float:
+    """Small priorities count (1 -> +0.005, 10 -> +0.038), large ones saturate (100 -> +0.05)."""
+    return MAX_PRIORITY_BOOST * math.tanh(priority / 10)
+
+
 def ranked(scored: list[Scored]) -> list[Scored]:
     # Ties go to the stronger vector match, then to the id, so equal inputs give equal orders.
-    return sorted(scored, key=lambda s: (-s.score, -s.vector_score, str(s.candidate.chunk_id)))
+    return sorted(
+        scored,
+        key=lambda s: (-(s.score + priority_boost(s.candidate.priority)), -s.vector_score, str(s.candidate.chunk_id)),
+    )
 
 
 def with_scores(scored: list[Scored], scores: list[float]) -> list[Scored]:

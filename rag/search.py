@@ -144,6 +144,7 @@ any_word_hits AS MATERIALIZED ({_keyword_hits("any_words", "AND (SELECT count(*)
 )
 SELECT {_CANDIDATE_COLUMNS},
        COALESCE(d.title, d.filename, e.title) AS title,
+       COALESCE(e.priority, 0) AS priority,
        (SELECT count(*) FROM vector_hits) AS vector_found,
        (SELECT count(*) FROM (SELECT 1 FROM knowledge_chunks WHERE tenant_id = :tenant LIMIT :vector_limit) AS enough)
            AS vector_wanted
@@ -203,6 +204,7 @@ async def search_chunks(
                 vector_similarity=None if row.similarity is None else float(row.similarity),
                 keyword_rank=None if row.rank is None else float(row.rank),
                 keyword_coverage=float(row.coverage),
+                priority=int(row.priority),
             )
         )
     scored = fuse(

@@ -128,3 +128,18 @@ async def test_a_retried_search_counts_the_question_once(http, deps):
     async with deps.sessions() as session:
         recorded = (await session.scalars(select(RetrievalEvent.query).where(RetrievalEvent.tenant_id == uuid.UUID(t.id)))).all()
     assert recorded == ["do you ship to canada?"] * 2
+
+
+async def test_the_entry_the_tenant_prefers_comes_first_among_equals(http, deps):
+    t = await new_admin_tenant(http)
+    question = "how long does shipping to canada take?"
+    answer = {"type": "faq", "title": "Shipping to Canada", "content": "Orders to Canada arrive in 5-7 business days."}
+    copies = [await _write(http, t, answer), await _write(http, t, answer)]  # the same answer written twice
+    before = [p.entry_id for p in (await _search(deps, t, question)).passages]
+    shown = [c["id"] for c in copies if c["id"] in before]
+    assert len(shown) == 1  # near-duplicates collapse to one passage
+    other = next(c for c in copies if c["id"] != shown[0])
+    r = await http.patch(f"{ENTRIES}/{other['id']}", json={"priority": 5}, headers=t.headers)
+    assert r.status_code == 200
+    after = [p.entry_id for p in (await _search(deps, t, question)).passages]
+    assert after[0] == other["id"] and shown[0] not in after  # the tenant's preferred copy is the one shown

@@ -89,3 +89,14 @@ def test_reranker_sentence_split_and_overlap():
     assert sentences("A. Bb bb. Ccc ccc ccc.", limit=2) == ["Bb bb.", "Ccc ccc ccc."]
     assert term_overlap("Can I return an item?", "Items can be returned; return any item within 30 days") == 1.0
     assert term_overlap("the and of", "anything") == 0.0
+
+
+def test_entry_priority_orders_passages_about_as_relevant_but_never_lifts_an_unrelated_one():
+    plain = candidate("the usual answer", similarity=0.80)
+    preferred = Candidate(uuid.uuid4(), "the tenant's preferred answer", unit(1, 0, 0), 0.79, None, 0.0, priority=10)
+    unrelated = Candidate(uuid.uuid4(), "an unrelated but pinned entry", unit(1, 0, 0), 0.30, None, 0.0, priority=1000)
+    fused = fuse([plain, preferred, unrelated], vector_weight=1, keyword_weight=0)
+    assert [s.candidate.text for s in fused] == ["the tenant's preferred answer", "the usual answer", "an unrelated but pinned entry"]
+    # Ordering only: the threshold still judges each passage by its own relevance.
+    assert [s.candidate.text for s in above_threshold(fused, 0.5)] == ["the tenant's preferred answer", "the usual answer"]
+    assert fused[0].score == pytest.approx(0.79)
