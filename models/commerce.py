@@ -1,7 +1,8 @@
 """Orders pushed by the tenant's store (Shopify, Magento), and the deliveries already applied.
 
-Orders are upserted by (tenant, source, external id); `source_updated_at` keeps an older
-webhook arriving after a newer one (stores deliver out of order) from rolling an order back.
+Orders are upserted by (store account, the store's order id): two stores of one tenant number
+their orders independently. `source_updated_at` keeps an older webhook arriving after a newer
+one (stores deliver out of order) from rolling an order back.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from models.base import Base, TenantOwned
 
 class Order(TenantOwned, Base):
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("tenant_id", "source", "external_id"),)
+    __table_args__ = (UniqueConstraint("channel_account_id", "external_id"),)
 
+    channel_account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)  # the store
     source: Mapped[str] = mapped_column(String(16), nullable=False)  # shopify | magento
     external_id: Mapped[str] = mapped_column(String(64), nullable=False)  # the store's order id
     number: Mapped[str | None] = mapped_column(String(64))  # what the customer sees: "#1001"
@@ -46,8 +48,9 @@ class CommerceWebhookDelivery(TenantOwned, Base):
     """One store webhook already applied (Shopify's X-Shopify-Webhook-Id): a redelivery is a no-op."""
 
     __tablename__ = "commerce_webhook_deliveries"
-    __table_args__ = (UniqueConstraint("tenant_id", "source", "delivery_id"),)
+    __table_args__ = (UniqueConstraint("channel_account_id", "delivery_id"),)
 
+    channel_account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     source: Mapped[str] = mapped_column(String(16), nullable=False)
     delivery_id: Mapped[str] = mapped_column(String(128), nullable=False)
     topic: Mapped[str] = mapped_column(String(64), nullable=False)

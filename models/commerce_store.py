@@ -44,35 +44,51 @@ class StoreOutcome:
     customer_id: uuid.UUID | None = None
 
 
-async def apply_store_event(session: AsyncSession, tenant_id: uuid.UUID, event: StoreEvent) -> StoreOutcome:
-    if not await _claim_delivery(session, tenant_id, event):
+@dataclass(frozen=True)
+class Store:
+    """The store account a webhook came from: two stores of one tenant number their orders and
+    customers independently."""
+
+    account_id: uuid.UUID
+    source: str  # shopify | magento
+
+    def customer_identity(self, store_customer_id: str) -> tuple[str, str]:
+        return self.source, f"{self.account_id}:{store_customer_id}"
+
+
+async def apply_store_event(session: AsyncSession, tenant_id: uuid.UUID, account_id: uuid.UUID, event: StoreEvent) -> StoreOutcome:
+    store = Store(account_id, event.source)
+    if not await _claim_delivery(session, tenant_id, store, event):
         return StoreOutcome("duplicate")
     if event.order is not None:
-        return await upsert_order(session, tenant_id, event.source, event.order)
-    customer_id = await link_customer(session, tenant_id, event.source, event.customer) if event.customer else None
+        return await upsert_order(session, tenant_id, store, event.order)
+    customer_id = await link_customer(session, tenant_id, store, event.customer) if event.customer else None
     return StoreOutcome("applied", customer_id=customer_id)
 
 
-async def _claim_delivery(session: AsyncSession, tenant_id: uuid.UUID, event: StoreEvent) -> bool:
+async def _claim_delivery(session: AsyncSession, tenant_id: uuid.UUID, store: Store, event: StoreEvent) -> bool:
     """False when this delivery was already applied. A concurrent attempt with the same id waits
     here on the unique index until the first commits (then False) or rolls back (then True)."""
     claimed = await session.scalar(
         insert(CommerceWebhookDelivery)
-        .values(id=uuid.uuid4(), tenant_id=tenant_id, source=event.source, delivery_id=event.delivery_id, topic=event.topic)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "source", "delivery_id"])
+        .values(
+            id=uuid.uuid4(), tenant_id=tenant_id, channel_account_id=store.account_id, source=store.source,
+            delivery_id=event.delivery_id, topic=event.topic,
+        )  # fmt: skip
+        .on_conflict_do_nothing(index_elements=["channel_account_id", "delivery_id"])
         .returning(CommerceWebhookDelivery.id)
     )
     return claimed is not None
 
 
-async def upsert_order(session: AsyncSession, tenant_id: uuid.UUID, source: str, order: NormalisedOrder) -> StoreOutcome:
+async def upsert_order(session: AsyncSession, tenant_id: uuid.UUID, store: Store, order: NormalisedOrder) -> StoreOutcome:
     """Stores deliver out of order (a retried orders/create after an orders/updated): a payload
     older than the stored order changes nothing, not even the customer links."""
-    key = (Order.tenant_id == tenant_id, Order.source == source, Order.external_id == order.external_id)
+    key = (Order.tenant_id == tenant_id, Order.channel_account_id == store.account_id, Order.external_id == order.external_id)
     stored = (await session.execute(select(Order.id, Order.source_updated_at).where(*key))).first()
     if stored is not None and stored.source_updated_at is not None and stored.source_updated_at > order.updated_at:
         return StoreOutcome("stale", order_id=stored.id)
-    customer_id = await link_customer(session, tenant_id, source, order.customer)
+    customer_id = await link_customer(session, tenant_id, store, order.customer)
     values: dict[str, Any] = {
         "number": order.number,
         "email": order.customer.email,
@@ -89,12 +105,13 @@ async def upsert_order(session: AsyncSession, tenant_id: uuid.UUID, source: str,
         "updated_at": func.now(),
     }
     statement = insert(Order).values(
-        id=uuid.uuid4(), tenant_id=tenant_id, source=source, external_id=order.external_id, customer_id=customer_id, **values
+        id=uuid.uuid4(), tenant_id=tenant_id, channel_account_id=store.account_id, source=store.source,
+        external_id=order.external_id, customer_id=customer_id, **values,
     )
     excluded = statement.excluded
     order_id = await session.scalar(
         statement.on_conflict_do_update(
-            index_elements=["tenant_id", "source", "external_id"],
+            index_elements=["channel_account_id", "external_id"],
             set_={**values, "customer_id": func.coalesce(excluded.customer_id, Order.customer_id)},
             # Checked again here: a newer payload may have committed since the read above.
             where=or_(Order.source_updated_at.is_(None), Order.source_updated_at <= excluded.source_updated_at),
@@ -105,13 +122,13 @@ async def upsert_order(session: AsyncSession, tenant_id: uuid.UUID, source: str,
     return StoreOutcome("applied", order_id=order_id, customer_id=customer_id)
 
 
-async def link_customer(session: AsyncSession, tenant_id: uuid.UUID, source: str, customer: NormalisedCustomer) -> uuid.UUID | None:
+async def link_customer(session: AsyncSession, tenant_id: uuid.UUID, store: Store, customer: NormalisedCustomer) -> uuid.UUID | None:
     """The tenant's customer this store customer is (found or created), or None when the store
     gave nothing to know them by."""
-    identities = _identities(source, customer)
+    identities = _identities(store, customer)
     if not identities:
         return None
-    customer_id = await _find_customer(session, tenant_id, source, customer)
+    customer_id = await _find_customer(session, tenant_id, store, customer)
     if customer_id is None:
         customer_id = await _create_customer(session, tenant_id, customer, identities[0])
     else:
@@ -121,10 +138,10 @@ async def link_customer(session: AsyncSession, tenant_id: uuid.UUID, source: str
     return customer_id
 
 
-def _identities(source: str, customer: NormalisedCustomer) -> list[tuple[str, str]]:
+def _identities(store: Store, customer: NormalisedCustomer) -> list[tuple[str, str]]:
     found = []
     if customer.store_customer_id:
-        found.append((source, customer.store_customer_id))
+        found.append(store.customer_identity(customer.store_customer_id))
     if customer.phone:
         found.append((PHONE_IDENTITY, customer.phone))
     if customer.email and len(customer.email) <= _MAX_IDENTITY_CHARS:  # longer ones link by customers.email only
@@ -132,10 +149,10 @@ def _identities(source: str, customer: NormalisedCustomer) -> list[tuple[str, st
     return found
 
 
-async def _find_customer(session: AsyncSession, tenant_id: uuid.UUID, source: str, customer: NormalisedCustomer) -> uuid.UUID | None:
+async def _find_customer(session: AsyncSession, tenant_id: uuid.UUID, store: Store, customer: NormalisedCustomer) -> uuid.UUID | None:
     lookups: list[tuple[ColumnElement[bool], ColumnElement[bool] | None]] = []
     if customer.store_customer_id:
-        lookups.append((_identity_is(source, customer.store_customer_id), None))
+        lookups.append((_identity_is(*store.customer_identity(customer.store_customer_id)), None))
     if customer.phone:
         channels_with_number = and_(
             CustomerIdentity.channel.in_(_KNOWN_BY_NUMBER), CustomerIdentity.external_id.in_([customer.phone[1:], customer.phone])

@@ -72,7 +72,7 @@ async def _receive(source: str, store: StoreWebhooks, channel_account_id: str, r
         return StoreWebhookAck(result="ignored")
     try:
         async with tenant_transaction(state.sessions, account.tenant_id) as session:
-            outcome = await commerce_store.apply_store_event(session, account.tenant_id, event)
+            outcome = await commerce_store.apply_store_event(session, account.tenant_id, account.id, event)
     except DBAPIError as exc:
         if not _lost_race(exc):
             raise  # an outage is answered 503 by the app's handler (api/problems.py)

@@ -144,7 +144,7 @@ async def test_a_signed_shopify_order_is_stored_with_its_customer(store_http, de
     async with deps.sessions() as session:
         customer = await session.get(Customer, order.customer_id)
     assert (customer.display_name, customer.email, customer.phone) == ("John Smith", "jon@example.com", phone)
-    assert await _identities(deps, customer.id) == {("shopify", "5002"), ("phone", phone), ("email", "jon@example.com")}
+    assert await _identities(deps, customer.id) == {("shopify", f"{store.shopify_id}:5002"), ("phone", phone), ("email", "jon@example.com")}
 
 
 async def test_a_bad_signature_is_401_and_changes_nothing(store_http, deps, store):
@@ -188,7 +188,7 @@ async def test_an_address_longer_than_an_identity_still_stores_the_order(store_h
     response = await _post_shopify(store_http, store, data, "orders/create")
     assert response.status_code == 200 and response.json()["result"] == "applied", response.text
     [order] = await _orders(deps, store.tenant_id)
-    assert order.email == email and ("shopify", "5352") in await _identities(deps, order.customer_id)
+    assert order.email == email and ("shopify", f"{store.shopify_id}:5352") in await _identities(deps, order.customer_id)
 
 
 async def test_topics_we_do_not_use_are_acknowledged_and_ignored(store_http, deps, store):
@@ -264,7 +264,7 @@ async def test_a_whatsapp_customer_sees_their_shopify_order(store_http, deps, st
     other = await _store_tenant(deps)
     other_key = await admin_key_for(deps, str(other.tenant_id))
     assert (await store_http.get(f"/v1/customers/{customer_id}/orders", headers={"Authorization": f"Bearer {other_key}"})).status_code == 404
-    assert await _identities(deps, customer_id) >= {("whatsapp", wa_id), ("shopify", "5702"), ("email", "priya@example.in")}
+    assert await _identities(deps, customer_id) >= {("whatsapp", wa_id), ("shopify", f"{store.shopify_id}:5702"), ("email", "priya@example.in")}
     assert await _count(deps, Customer, Customer.tenant_id == store.tenant_id) == 1
 
 
@@ -325,10 +325,25 @@ async def test_magento_customer_and_orders(store_http, deps):
     assert orders["000000310"].status == "cancelled" and str(orders["000000310"].total) == "136.50"
     assert orders["000000311"].phone == "+919812345678" and orders["000000311"].customer_id != orders["000000310"].customer_id
     assert await _identities(deps, orders["000000310"].customer_id) == {
-        ("magento", "42"),
+        ("magento", f"{store.magento_id}:42"),
         ("email", "anna.weber@example.de"),
         ("phone", "+49301234567"),
     }
+
+
+async def test_two_stores_of_one_tenant_number_their_orders_and_customers_apart(store_http, deps, store):
+    # A second Magento store of the same tenant: its order 000000310 and customer 42 are others.
+    async with deps.sessions.begin() as session:
+        second = await ensure_channel_account(
+            session, deps.secrets, tenant_id=store.tenant_id, channel="magento", name="second store",
+            config={"base_url": "https://outlet.example.de/"}, secrets={"webhook_secret": store.magento_secret},
+        )  # fmt: skip
+    other = StoreTenant(store.tenant_id, store.whatsapp_id, store.shopify_id, str(second.id), store.client_secret, store.magento_secret)
+    order = _payload("magento/order_processing")
+    assert (await _post_magento(store_http, store, order)).json()["result"] == "applied"
+    assert (await _post_magento(store_http, other, order)).json()["result"] == "applied"  # not a duplicate, not an update
+    orders = await _orders(deps, store.tenant_id)
+    assert len(orders) == 2 and {str(o.channel_account_id) for o in orders} == {store.magento_id, str(second.id)}
 
 
 async def test_one_tenants_store_never_touches_another_tenant(store_http, deps):
@@ -353,7 +368,7 @@ async def test_one_tenants_store_never_touches_another_tenant(store_http, deps):
     a_orders = await _orders(deps, a.tenant_id)
     assert {o.external_id for o in a_orders} == {"5901"} and a_orders[0].customer_id != b_customer
     assert await _count(deps, Customer, Customer.tenant_id == b.tenant_id) == 1
-    assert await _identities(deps, b_customer) >= {("whatsapp", wa_id), ("shopify", "5902")}
+    assert await _identities(deps, b_customer) >= {("whatsapp", wa_id), ("shopify", f"{b.shopify_id}:5902")}
     async with deps.sessions() as session:
         a_customer = await session.get(Customer, a_orders[0].customer_id)
     assert a_customer.tenant_id == a.tenant_id

@@ -36,6 +36,7 @@ def _tenant_constraints(table: str) -> list[sa.Constraint]:
 def upgrade() -> None:
     op.create_table(
         "orders",
+        sa.Column("channel_account_id", sa.UUID(), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("external_id", sa.String(length=64), nullable=False),
         sa.Column("number", sa.String(length=64), nullable=True),
@@ -55,18 +56,19 @@ def upgrade() -> None:
         *_tenant_columns(),
         sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_orders_customer_id_customers"), ondelete="SET NULL"),
         *_tenant_constraints("orders"),
-        sa.UniqueConstraint("tenant_id", "source", "external_id", name=op.f("uq_orders_tenant_id_source_external_id")),
+        sa.UniqueConstraint("channel_account_id", "external_id", name=op.f("uq_orders_channel_account_id_external_id")),
     )
     op.create_index(op.f("ix_orders_customer_id"), "orders", ["customer_id"], unique=False)
     op.create_table(
         "commerce_webhook_deliveries",
+        sa.Column("channel_account_id", sa.UUID(), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("delivery_id", sa.String(length=128), nullable=False),
         sa.Column("topic", sa.String(length=64), nullable=False),
         *_tenant_columns(),
         *_tenant_constraints("commerce_webhook_deliveries"),
         sa.UniqueConstraint(
-            "tenant_id", "source", "delivery_id", name=op.f("uq_commerce_webhook_deliveries_tenant_id_source_delivery_id")
+            "channel_account_id", "delivery_id", name=op.f("uq_commerce_webhook_deliveries_channel_account_id_delivery_id")
         ),
     )
     op.create_table(
