@@ -102,6 +102,7 @@ class WhatsAppAdapter(AdapterDefaults):
         max_row_title_chars=MAX_ROW_TITLE_CHARS,
         media_kinds=frozenset({"image", "audio", "voice", "video", "document"}),
         templates=True,
+        send_rate_per_s=80.0,  # Cloud API's default throughput per business phone number
     )
 
     def __init__(self, http: httpx.AsyncClient) -> None:
