@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
 from activities.knowledge import KnowledgePassage
+from agent.prompt import render_system_prompt
 from core import events
 from core.logging import get_logger
 from core.ttl_cache import TtlCache
@@ -28,10 +29,12 @@ from llm.gateway import GatewayCall, GatewayResult, LlmGateway, UsageRecord
 from llm.pricing import Price, tenant_prices
 from llm.router import RoutingPolicy
 from llm.semantic_cache import CachePolicy, SemanticCache
-from models import accounts_store, messages_store
+from models import accounts_store, agent_profiles_store, messages_store
 from models.llm_usage import LlmUsage
 
 SETUP_CACHE_SECONDS = 5.0
+# An agent profile edit reaches the replies within this long (issue 8: 5-minute cached reads).
+PROFILE_PROMPT_CACHE_SECONDS = 300.0
 REPLY_MAX_TOKENS = 256
 
 log = get_logger()
@@ -116,6 +119,7 @@ class ReplyActivities:
         self._deps = deps
         # Read on every turn, changed rarely: a provider or policy change applies within these seconds.
         self._setups: TtlCache[uuid.UUID, TenantChatSetup] = TtlCache(SETUP_CACHE_SECONDS)
+        self._system_prompts: TtlCache[uuid.UUID, str] = TtlCache(PROFILE_PROMPT_CACHE_SECONDS)
         cache = SemanticCache(deps.redis, default_embedder())
         self._gateway = LlmGateway(deps.providers, CircuitBreakers(deps.redis), Budgets(deps.redis), self._record_usage, cache)
 
@@ -134,6 +138,15 @@ class ReplyActivities:
             )
 
         return await self._setups.get_or_load(tenant_id, load)
+
+    async def _system_prompt(self, session: AsyncSession, tenant_id: uuid.UUID, tenant_name: str) -> str:
+        """The tenant's default agent profile rendered, or the built-in prompt when it has none."""
+
+        async def load() -> str:
+            profile = await agent_profiles_store.default_prompt(session, tenant_id)
+            return render_system_prompt(profile, tenant_name) if profile is not None else system_prompt(tenant_name)
+
+        return await self._system_prompts.get_or_load(tenant_id, load)
 
     async def _record_usage(self, row: UsageRecord) -> None:
         async with self._deps.statements() as session:
@@ -166,7 +179,8 @@ class ReplyActivities:
             history = await messages_store.recent_history(
                 session, tenant_id, uuid.UUID(input.conversation_id), input.history_limit
             )
-        messages = [ChatMessage("system", system_prompt(setup.name))]
+            instructions = await self._system_prompt(session, tenant_id, setup.name)
+        messages = [ChatMessage("system", instructions)]
         if input.knowledge:
             messages.append(ChatMessage("system", knowledge_prompt(input.knowledge)))
         messages += [ChatMessage("user" if d == "inbound" else "assistant", t) for d, t in history if t]

@@ -18,6 +18,7 @@ from api.knowledge_uploads import BodyLimitWithUploads
 from api.problems import install_problem_handlers
 from api.request_id import RequestIdMiddleware
 from api.routes import (
+    agent_profiles,
     api_keys,
     audit,
     auth,
@@ -115,4 +116,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     admin_routes = (auth, tenants, api_keys, users, channel_accounts, llm_admin, llm_spend, conversations, customers, audit, events)
     for admin in (*admin_routes, knowledge_documents, knowledge_entries, knowledge_gaps, knowledge_settings):
         app.include_router(admin.router)
+    app.include_router(agent_profiles.router)
     return app

@@ -1,5 +1,6 @@
 """Imports every model so Base.metadata is complete (Alembic, tests)."""
 
+from models.agent_profiles import AgentProfile, AgentPromptVersion
 from models.audit import AuditEntry
 from models.base import Base
 from models.channel_accounts import ChannelAccount
@@ -14,6 +15,8 @@ from models.llm_usage import LlmUsage
 from models.tenants import LlmProvider, Tenant
 
 __all__ = [
+    "AgentProfile",
+    "AgentPromptVersion",
     "ApiKey",
     "AuditEntry",
     "Base",

@@ -1,0 +1,1 @@
+"""The agent's own logic (personas, prompts), free of I/O."""
