@@ -69,6 +69,9 @@ class InboundHandoff:
         self._guard = guard
         self._settings = settings
         self._temporal_answering = False  # proven by the last hand-over; False until the first
+        # When the hand-over that last set `_temporal_answering` started: a slow attempt that
+        # fails after a newer one succeeded (its RPC outlived an outage) must not undo that news.
+        self._answer_seen_at = float("-inf")
         self._in_flight: set[asyncio.Task] = set()
         self._handed: list[uuid.UUID] = []  # journal rows Temporal accepted, deleted every tick
 
@@ -89,26 +92,35 @@ class InboundHandoff:
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
+    def _note(self, answered: bool, started: float) -> None:
+        """Records how a hand-over that started at `started` (monotonic) went, unless a later one
+        already reported."""
+        if started >= self._answer_seen_at:
+            self._answer_seen_at = started
+            self._temporal_answering = answered
+
     async def _hand_over_now(self, account: ResolvedChannelAccount, messages: Sequence[InboundMessage]) -> None:
+        started = time.monotonic()
         try:
             await self._signal_in_order(account, messages)
         except TEMPORAL_UNAVAILABLE as exc:
-            self._temporal_answering = False
+            self._note(False, started)
             raise Problem(503, "Could not accept the message yet", str(exc)[:300], {"Retry-After": "5"}) from None
-        self._temporal_answering = True
+        self._note(True, started)
         await self._guard.record_accepted(str(account.id), [m.external_id for m in messages])
 
     async def _hand_over_journaled(self, account: ResolvedChannelAccount, journaled: Journaled) -> None:
         """Runs after the response; a failure leaves the rows to the drainer."""
         if not journaled:
             return
+        started = time.monotonic()
         try:
             await self._signal_in_order(account, [m for _, m in journaled])
         except TEMPORAL_UNAVAILABLE as exc:
-            self._temporal_answering = False
+            self._note(False, started)
             log.warning("Temporal did not take journaled messages; the drainer retries them", error=str(exc)[:200], count=len(journaled))
             return
-        self._temporal_answering = True
+        self._note(True, started)
         self._handed.extend(row_id for row_id, _ in journaled)
         await self._guard.record_accepted(str(account.id), [m.external_id for _, m in journaled])
 
@@ -177,14 +189,15 @@ class InboundHandoff:
         if account is None:  # the account was deleted: nobody can answer these customers any more
             log.warning("dropping journaled messages of a deleted channel account", channel_account_id=account_id, count=len(row_ids))
             return row_ids
+        started = time.monotonic()
         try:
             await self._signal_in_order(account, [m for _, m in journaled])
         except TEMPORAL_UNAVAILABLE as exc:
-            self._temporal_answering = False
+            self._note(False, started)
             await inbound_journal.note_failure(session, row_ids, str(exc))
             log.warning("inbound messages are waiting for Temporal", count=len(row_ids), error=str(exc)[:200])
             return []
-        self._temporal_answering = True
+        self._note(True, started)
         await self._guard.record_accepted(account_id, [m.external_id for _, m in journaled])
         return row_ids
 
