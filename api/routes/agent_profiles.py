@@ -23,6 +23,7 @@ from agent.prompt import DEFAULT_TEMPLATE, PLACEHOLDERS, check_template, templat
 from api.auth import Ctx, Scoped
 from api.pagination import CursorQuery, LimitQuery, Page, newest_first, page_of
 from api.problems import Problem
+from api.versioning import if_match_version, set_version_etag
 from core.scopes import Scope
 from llm.router import TIERS
 from models import agent_profiles_store as store
@@ -181,17 +182,8 @@ class PromptDiffOut(BaseModel):
 
 
 def _etag(response: Response, profile: AgentProfile) -> ProfileOut:
-    response.headers["ETag"] = f'"{profile.version}"'
+    set_version_etag(response, profile.version)
     return ProfileOut.of(profile)
-
-
-def _if_match(value: str | None) -> int | None:
-    if value is None or value.strip() == "*":
-        return None
-    tag = value.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise Problem(422, "Invalid If-Match", 'send back the ETag a read returned, e.g. If-Match: "3"')
-    return int(tag)
 
 
 def _columns(body: ProfileUpdate) -> dict[str, Any]:
@@ -274,7 +266,7 @@ async def update_profile(
     if_match: Annotated[str | None, Header(max_length=100, description='The ETag a read returned, e.g. "3".')] = None,
 ) -> ProfileOut:
     values = _columns(body)
-    expected = _if_match(if_match)
+    expected = if_match_version(if_match)
     async with ctx.db() as session:
         await store.lock_profiles(session, ctx.tenant_id)
         profile = await _profile(session, ctx, profile_id, lock=True)

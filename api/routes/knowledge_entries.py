@@ -20,6 +20,7 @@ from sqlalchemy import text
 from api.auth import Ctx, Scoped
 from api.pagination import CursorQuery, LimitQuery, Page, newest_first, page_of
 from api.problems import Problem
+from api.versioning import if_match_version, set_version_etag
 from core.scopes import Scope
 from llm.base import ProviderHTTPError
 from models import knowledge_entries_store as store
@@ -153,17 +154,8 @@ class ImportResult(BaseModel):
 
 
 def _etag(response: Response, entry: KnowledgeEntry) -> EntryOut:
-    response.headers["ETag"] = f'"{entry.version}"'
+    set_version_etag(response, entry.version)
     return EntryOut.of(entry)
-
-
-def _if_match(value: str | None) -> int | None:
-    if value is None or value.strip() == "*":
-        return None
-    tag = value.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise Problem(422, "Invalid If-Match", 'send back the ETag a read returned, e.g. If-Match: "3"')
-    return int(tag)
 
 
 async def _embedder(session, registry: EmbedderRegistry, tenant_id: uuid.UUID) -> PassageEmbedder:
@@ -236,7 +228,7 @@ async def update_entry(
     if_match: Annotated[str | None, Header(max_length=100, description='The ETag a read returned, e.g. "3".')] = None,
 ) -> EntryOut:
     values = body.model_dump(exclude_unset=True)
-    expected = values.pop("expected_version", None) or _if_match(if_match)
+    expected = values.pop("expected_version", None) or if_match_version(if_match)
     for field in ("type", "title", "content", "keywords", "priority", "active"):
         if field in values and values[field] is None:
             raise Problem(422, "Request is not valid", f"{field} cannot be null")
