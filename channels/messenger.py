@@ -34,7 +34,6 @@ import httpx
 
 from channels import meta
 from channels.base import (
-    AdapterDefaults,
     Attachment,
     Capabilities,
     ChannelError,
@@ -142,7 +141,7 @@ class _Content:
         self.markers.append(marker)
 
 
-class _MessagingAdapter(AdapterDefaults):
+class _MessagingAdapter(meta.MetaAdapter):
     """What Messenger and Instagram share; subclasses name the platform and its limits."""
 
     name: str
@@ -154,16 +153,7 @@ class _MessagingAdapter(AdapterDefaults):
     # The Attachment Upload API is the Page's for both; Instagram uploads say so.
     upload_platform: str | None = None
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self._http = http
-
     # --- webhooks -----------------------------------------------------------------------------
-
-    def verify(self, request: WebhookRequest, secrets: dict[str, Any]) -> None:
-        meta.verify_signature(request, secrets)
-
-    def handshake(self, query: dict[str, str], secrets: dict[str, Any]) -> str | None:
-        return meta.handshake(query, secrets)
 
     def parse(self, request: WebhookRequest, channel_account_id: str) -> ParsedWebhook:
         entries = meta.webhook_entries(request, self.webhook_object)

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from channels.base import ChannelError, PayloadError, SignatureError, WebhookRequest
+from channels.base import AdapterDefaults, ChannelError, PayloadError, SignatureError, WebhookRequest
 
 
 def float_or_none(value: Any) -> float | None:
@@ -116,3 +116,17 @@ async def post_graph(http: httpx.AsyncClient, url: str, token: str, **kwargs: An
     if response.status_code >= 400:
         raise graph_error(response)
     return response
+
+
+class MetaAdapter(AdapterDefaults):
+    """What the adapters of Meta's channels share: the Graph client, Meta's signature check and
+    its subscription handshake."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    def verify(self, request: WebhookRequest, secrets: dict[str, Any]) -> None:
+        verify_signature(request, secrets)
+
+    def handshake(self, query: dict[str, str], secrets: dict[str, Any]) -> str | None:
+        return handshake(query, secrets)

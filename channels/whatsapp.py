@@ -31,7 +31,6 @@ import httpx
 
 from channels import meta
 from channels.base import (
-    AdapterDefaults,
     Attachment,
     Capabilities,
     ChannelError,
@@ -89,7 +88,7 @@ class _Account:
         return f"{self.base_url}/{self.phone_number_id}/messages"
 
 
-class WhatsAppAdapter(AdapterDefaults):
+class WhatsAppAdapter(meta.MetaAdapter):
     acknowledges_inbound = True  # marks messages read (after_receive)
     name = "whatsapp"
     receipts_echo_reference = True
@@ -104,15 +103,6 @@ class WhatsAppAdapter(AdapterDefaults):
         templates=True,
         send_rate_per_s=80.0,  # Cloud API's default throughput per business phone number
     )
-
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self._http = http
-
-    def verify(self, request: WebhookRequest, secrets: dict[str, Any]) -> None:
-        meta.verify_signature(request, secrets)
-
-    def handshake(self, query: dict[str, str], secrets: dict[str, Any]) -> str | None:
-        return meta.handshake(query, secrets)
 
     def parse(self, request: WebhookRequest, channel_account_id: str) -> ParsedWebhook:
         entries = meta.webhook_entries(request, "whatsapp_business_account")
