@@ -118,6 +118,14 @@ async def test_acknowledged_messages_survive_a_temporal_outage(settings, tenant,
                 return await _journal_rows(deps, wamid) == 0
 
             await eventually(drained, timeout=60, what="the journal drained into Temporal")
+            # Temporal is back: webhooks are accepted again. A 503 meanwhile is the channel's cue
+            # to redeliver, so the same delivery is repeated as Meta would.
+            url, body, headers = _webhook(tenant, new_phone(), new_wamid(), "sent after Temporal is back")
+
+            async def accepted() -> bool:
+                return (await client.post(url, content=body, headers=headers)).status_code == 200
+
+            await eventually(accepted, timeout=30, what="webhooks accepted again")
             assert handoff.temporal_answering
 
         # No worker serves this server's queue, so the workflow's history shows the hand-over.
