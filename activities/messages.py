@@ -2,22 +2,27 @@
 
 # Payload dataclasses keep real (not string) annotations: Temporal resolves their type hints
 # on every payload it decodes, and string annotations turn that into an eval each time.
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
-from channels.base import InboundMessage, OutboundMedia
+from channels.base import Button, InboundMessage, OutboundMedia
 from core import events
+from core.logging import get_logger
 from core.ttl_cache import TtlCache
-from models import accounts_store, consent_store
+from models import accounts_store, agent_tools_store, consent_store
 from models import messages_store as store
 from models.knowledge_coverage import search_setup
+
+log = get_logger()
 
 # A tenant's first upload or entry reaches its conversations' turns within this many seconds.
 KNOWLEDGE_CHECK_SECONDS = 5.0
@@ -59,6 +64,25 @@ class PersistOutboundInput:
     status: str = "pending"
     fallback_reason: str | None = None
     media: OutboundMedia | None = None  # a voice reply: sent as audio, the text as its fallback
+    buttons: list[Button] = field(default_factory=list)  # e.g. yes/no for a confirmation
+    author: str | None = None  # the person who wrote it (a human reply); None: the assistant
+
+
+@dataclass
+class PushWebchatInput:
+    """A message the open web-chat widget did not ask for (a person's reply, a follow-up)."""
+
+    conversation_id: str
+    message_id: str
+    text: str
+    author: str | None = None
+
+
+@dataclass
+class MarkFollowupInput:
+    tenant_id: str
+    followup_id: str
+    sent: bool  # False: it fell due while a person had the conversation, so it was not sent
 
 
 @dataclass
@@ -197,6 +221,8 @@ class MessageActivities:
                 content={
                     **({"fallback_reason": input.fallback_reason} if input.fallback_reason else {}),
                     **({"media": asdict(input.media)} if input.media else {}),  # as OutboundMessage.rich_content keeps it
+                    **({"buttons": [asdict(b) for b in input.buttons]} if input.buttons else {}),
+                    **({"author": input.author} if input.author else {}),
                 },
             )
             if input.fallback_reason:
@@ -206,6 +232,23 @@ class MessageActivities:
                 self._deps.redis, input.tenant_id, "conversation.handoff", conversation_id=input.conversation_id, reason=input.fallback_reason
             )
         return PersistOutboundResult(message_id=str(message_id))
+
+    @activity.defn
+    async def push_webchat_message(self, input: PushWebchatInput) -> None:
+        """Best effort, like the reply's tokens: the message is stored already, and the widget
+        that missed it (closed, reconnecting) reads it from the history."""
+        frame = {"type": "message", "id": input.message_id, "text": input.text, "author": input.author}
+        try:
+            await self._deps.redis.publish(events.conversation_channel(input.conversation_id), json.dumps(frame))
+        except (RedisError, OSError) as exc:
+            log.warning("web-chat message not pushed", conversation_id=input.conversation_id, error=repr(exc)[:200])
+
+    @activity.defn
+    async def mark_followup_sent(self, input: MarkFollowupInput) -> None:
+        async with self._deps.sessions.begin() as session:
+            await agent_tools_store.finish_followup(
+                session, _uuid(input.tenant_id, "tenant_id"), _uuid(input.followup_id, "followup_id"), sent=input.sent
+            )
 
     @activity.defn
     async def record_transcript(self, input: RecordTranscriptInput) -> RecordTranscriptResult:

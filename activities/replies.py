@@ -18,10 +18,12 @@ from temporalio.exceptions import ApplicationError
 from activities.deps import ActivityDeps
 from activities.knowledge import KnowledgePassage
 from agent.prompt import render_system_prompt
+from agent.tools.builtin import default_registry
+from agent.tools.registry import ToolRegistry
 from core import events
 from core.logging import get_logger
 from core.ttl_cache import TtlCache
-from llm.base import ChatMessage, CompletionRequest, ProviderConfig
+from llm.base import ChatMessage, CompletionRequest, ProviderConfig, ToolCall
 from llm.breaker import CircuitBreakers
 from llm.budget import BudgetPolicy, Budgets
 from llm.embeddings import default_embedder
@@ -50,6 +52,13 @@ class GenerateReplyInput:
     agent: str | None = None  # the answering agent (issue 8), for its own routing and usage rows
     # What the tenant's knowledge base says about the question (the turn's search_knowledge).
     knowledge: list[KnowledgePassage] = field(default_factory=list)
+    # The tools the model may call this round (names in the worker's tool registry), and this
+    # turn's calls and results so far, which follow the stored history.
+    offer_tools: bool = False
+    tool_names: list[str] | None = None  # the agent's allow-list; None: every tool in the registry
+    scratch: list[ChatMessage] = field(default_factory=list)
+    # Said to the model after the history (a declined confirmation, the round limit reached).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -65,6 +74,8 @@ class GeneratedReply:
     # Why this provider answered (tier, skipped circuits, failovers, budget): kept in the
     # turn's history so an operator sees it in the Temporal UI.
     decisions: list[str] = field(default_factory=list)
+    # The model wants these tools run before it answers (the workflow runs them, then asks again).
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 def system_prompt(tenant_name: str) -> str:
@@ -110,13 +121,10 @@ class TenantChatSetup:
     agent_routing: dict[str, RoutingPolicy] = field(default_factory=dict)  # an agent's own tiers win
 
 
-def tokens_channel(conversation_id: str) -> str:
-    return f"conv:{conversation_id}:tokens"
-
-
 class ReplyActivities:
-    def __init__(self, deps: ActivityDeps) -> None:
+    def __init__(self, deps: ActivityDeps, tools: ToolRegistry | None = None) -> None:
         self._deps = deps
+        self._tools = tools or default_registry()
         # Read on every turn, changed rarely: a provider or policy change applies within these seconds.
         self._setups: TtlCache[uuid.UUID, TenantChatSetup] = TtlCache(SETUP_CACHE_SECONDS)
         self._system_prompts: TtlCache[uuid.UUID, str] = TtlCache(PROFILE_PROMPT_CACHE_SECONDS)
@@ -184,10 +192,13 @@ class ReplyActivities:
         if input.knowledge:
             messages.append(ChatMessage("system", knowledge_prompt(input.knowledge)))
         messages += [ChatMessage("user" if d == "inbound" else "assistant", t) for d, t in history if t]
+        messages += input.scratch
+        messages += [ChatMessage("system", note) for note in input.notes]
+        tools = [t.definition() for t in self._tools.allowed(input.tool_names)] if input.offer_tools else []
         call = GatewayCall(
             tenant_id=input.tenant_id,
             # Customer-service answers are short; the cap also bounds a CPU-bound local model's turn.
-            request=CompletionRequest(messages=messages, max_tokens=REPLY_MAX_TOKENS),
+            request=CompletionRequest(messages=messages, tools=tools, max_tokens=REPLY_MAX_TOKENS),
             providers=setup.providers,
             routing=setup.agent_routing.get(input.agent or "", setup.routing),
             budget=setup.budget,
@@ -206,7 +217,7 @@ class ReplyActivities:
         return _reply_or_raise(result)
 
     def _token_publisher(self, conversation_id: str):
-        channel = tokens_channel(conversation_id)
+        channel = events.conversation_channel(conversation_id)
 
         async def publish(delta: str) -> None:
             # Best effort: a lost delta only makes the live preview stutter; the final reply is
@@ -254,6 +265,7 @@ def _reply_or_raise(result: GatewayResult) -> GeneratedReply:
             tier=result.tier,
             cost_usd=str(result.cost_usd),
             decisions=result.decisions,
+            tool_calls=completion.tool_calls,
         )
     if result.refused is not None:
         # Honest reply and a person, not a silent overspend (the workflow's fallback path).

@@ -1,8 +1,10 @@
-"""Hand inbound messages to the conversation workflow (signal-with-start / update-with-start)."""
+"""Hand inbound messages (and the team's actions) to the conversation workflow
+(signal-with-start / update-with-start)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from temporalio.client import Client, WithStartWorkflowOperation
@@ -14,7 +16,7 @@ from core import temporal as sa
 from core.ids import conversation_workflow_id
 from core.settings import Settings
 from models.accounts_store import ResolvedChannelAccount
-from workflows.conversation import INBOUND_SIGNAL, ChatReply, ConversationInput, ConversationWorkflow
+from workflows.conversation import INBOUND_SIGNAL, ChatReply, ConversationInput, ConversationState, ConversationWorkflow
 
 SIGNAL_RPC_TIMEOUT = timedelta(seconds=10)
 # What a hand-over to Temporal raises when Temporal is unreachable: an RPC error, or, from the
@@ -34,6 +36,7 @@ def _start_options(account: ResolvedChannelAccount, contact_id: str, settings: S
         turns_per_run=settings.turns_per_run,
         llm_task_queue=settings.llm_task_queue,
         stt_task_queue=settings.stt_task_queue,
+        confirmation_timeout_seconds=settings.confirmation_timeout_seconds,
     )
     options = {
         "id": workflow_id,
@@ -65,6 +68,35 @@ async def signal_inbound(
         rpc_timeout=SIGNAL_RPC_TIMEOUT,
         **options,
     )
+
+
+async def signal_conversation(
+    client: Client,
+    account: ResolvedChannelAccount,
+    contact_id: str,
+    signal: str,
+    payload: Any,
+    settings: Settings,
+    *,
+    known: ConversationState | None = None,
+) -> str:
+    """Signal-with-start of any conversation signal (the admin API's takeover, reply, release,
+    close): a conversation whose run ended while idle starts again to take it. `known` seeds only
+    such a new run (a running one keeps its own state), e.g. with the stored conversation's id.
+    Returns the workflow id; raises like `signal_inbound` when Temporal does not accept it."""
+    start_input, options = _start_options(account, contact_id, settings)
+    start_input.state = known
+    structlog.contextvars.bind_contextvars(tenant_id=str(account.tenant_id), workflow_id=options["id"])
+    await client.start_workflow(
+        ConversationWorkflow.run,
+        start_input,
+        start_signal=signal,
+        start_signal_args=[payload],
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        rpc_timeout=SIGNAL_RPC_TIMEOUT,
+        **options,
+    )
+    return options["id"]
 
 
 async def webchat_turn(

@@ -26,6 +26,7 @@ from api.routes import (
     channel_webhooks,
     codec,
     commerce_webhooks,
+    conversation_actions,
     conversations,
     customers,
     events,
@@ -37,6 +38,7 @@ from api.routes import (
     llm_admin,
     llm_spend,
     tenants,
+    tool_calls,
     users,
     webchat,
 )
@@ -117,4 +119,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for admin in (*admin_routes, knowledge_documents, knowledge_entries, knowledge_gaps, knowledge_settings):
         app.include_router(admin.router)
     app.include_router(agent_profiles.router)
+    app.include_router(conversation_actions.router)
+    app.include_router(tool_calls.router)
     return app

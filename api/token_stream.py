@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.events import conversation_channel
 from core.ids import conversation_uuid
 from core.logging import get_logger
 from models.conversations import Conversation
@@ -45,7 +46,7 @@ async def token_relay(redis: Redis, conversation_id: uuid.UUID, send: Send) -> A
     pubsub = redis.pubsub()
     pump: asyncio.Task | None = None
     try:
-        await pubsub.subscribe(f"conv:{conversation_id}:tokens")
+        await pubsub.subscribe(conversation_channel(str(conversation_id)))
         pump = asyncio.create_task(_pump(pubsub, send))
     except (RedisError, OSError) as exc:
         log.warning("token stream unavailable for this web chat", error=repr(exc)[:200])
@@ -68,10 +69,15 @@ async def _pump(pubsub: PubSub, send: Send) -> None:
             if message is None:
                 continue
             try:
-                delta = json.loads(message["data"]).get("text")
+                frame = json.loads(message["data"])
+                kind, text = frame.get("type"), frame.get("text")
             except (ValueError, AttributeError):
-                continue  # not a delta this module knows: skip it rather than end the preview
-            if isinstance(delta, str) and delta:
-                await send({"type": "token", "text": delta})
+                continue  # not a frame this module knows: skip it rather than end the stream
+            if not isinstance(text, str) or not text:
+                continue
+            if kind == "delta":
+                await send({"type": "token", "text": text})
+            elif kind == "message":  # a person's reply or a follow-up: shown as a whole message
+                await send({"type": "message", "id": frame.get("id"), "text": text, "author": frame.get("author")})
     except (RedisError, OSError) as exc:
         log.warning("token stream lost for this web chat", error=repr(exc)[:200])

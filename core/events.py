@@ -22,6 +22,12 @@ def tenant_channel(tenant_id: str) -> str:
     return f"events:{tenant_id}"
 
 
+def conversation_channel(conversation_id: str) -> str:
+    """What an open web-chat widget hears: reply tokens as they are written, and messages
+    nobody's message asked for (a person's reply, a follow-up)."""
+    return f"conv:{conversation_id}:tokens"
+
+
 # Publishes in flight, kept referenced until done (the event loop holds tasks only weakly).
 _in_flight: set[asyncio.Task] = set()
 

@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     # Conversation behaviour.
     debounce_seconds: float = 1.5
     idle_timeout_seconds: float = 24 * 3600
+    # How long a refund, cancellation or payment question waits for the customer's yes.
+    confirmation_timeout_seconds: float = 15 * 60
     # Turns before continue-as-new: keeps history (and replay after a worker restart) short.
     turns_per_run: int = 200
     webchat_reply_timeout_seconds: float = 30.0

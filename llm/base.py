@@ -5,8 +5,8 @@ Every backend (OpenAI, Anthropic, OpenAI-compatible servers, the local model) ta
 ledger and the agent never look at a vendor's wire format.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: ToolCall and ChatMessage travel in workflow payloads,
+# and Temporal resolves their type hints when decoding (string hints fail inside the sandbox).
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol

@@ -2,8 +2,9 @@
 gets that answer back without an LLM call ("what time do you open?" after "what are your
 opening hours?").
 
-Only answers that depend on nothing but the question are kept (`cacheable`): no tools offered
-or used, the conversation's first customer message, a finished ("stop") text answer, and no
+Only answers that depend on nothing but the question are kept (`cacheable`): no tool used (the
+agent offers its tools on every turn; an answer the model gave without calling one is still the
+question's alone), the conversation's first customer message, a finished ("stop") text answer, and no
 customer data (the caller says so). Everything is per tenant, and per embedder: vectors from
 two embedders are never compared.
 
@@ -89,9 +90,9 @@ class CachedAnswer:
 
 def cache_question(request: CompletionRequest) -> str | None:
     """The question a request may be answered from the cache for, or None when the answer
-    could depend on more than that question: tools offered or used, an earlier customer
-    message, or a last message that is not the customer's."""
-    if request.tools or any(m.role == "tool" or m.tool_calls or m.tool_call_id for m in request.messages):
+    could depend on more than that question: tools used, an earlier customer message, or a last
+    message that is not the customer's."""
+    if any(m.role == "tool" or m.tool_calls or m.tool_call_id for m in request.messages):
         return None
     users = [m for m in request.messages if m.role == "user"]
     if len(users) != 1 or request.messages[-1] is not users[0]:

@@ -1,5 +1,5 @@
-"""Agent profiles (persona, prompt template, restrictions, tiers, feature flags) and the
-versions of each profile's system prompt template.
+"""Agent profiles (persona, prompt template, restrictions, tiers, feature flags, hand-over and
+tool settings) and the versions of each profile's system prompt template.
 
 A tenant has at most one live default profile (a partial unique index); the API keeps it at
 exactly one by moving the flag inside one transaction (models/agent_profiles_store.py).
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy import text as sql
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TenantOwned
@@ -24,6 +25,10 @@ class AgentProfile(TenantOwned, Base):
         Index("uq_agent_profiles_tenant_default", "tenant_id", unique=True, postgresql_where=sql("is_default AND deleted_at IS NULL")),
         Index("uq_agent_profiles_tenant_name", "tenant_id", func.lower(sql("name")), unique=True, postgresql_where=sql("deleted_at IS NULL")),
         CheckConstraint("confidence_threshold >= 0 AND confidence_threshold <= 1", name="confidence_threshold_range"),
+        CheckConstraint("low_confidence_turns BETWEEN 1 AND 20", name="low_confidence_turns_range"),
+        CheckConstraint("tool_failure_streak BETWEEN 1 AND 20", name="tool_failure_streak_range"),
+        CheckConstraint("max_tool_rounds BETWEEN 1 AND 10", name="max_tool_rounds_range"),
+        CheckConstraint("jsonb_typeof(human_only_topics) = 'array'", name="human_only_topics_array"),
     )
 
     name: Mapped[str] = mapped_column(String(100), nullable=False)
@@ -42,6 +47,15 @@ class AgentProfile(TenantOwned, Base):
     spelling_correction: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=sql("true"))
     rich_messages: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=sql("true"))
     voice_replies: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=sql("false"))
+    # Hand-over (agent/handoff.py): the tenant's trigger words, topics kept for people as
+    # [{"name": ..., "phrases": [...]}], and the streaks that hand over.
+    handoff_keywords: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default=sql("'{}'"))
+    human_only_topics: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False, server_default=sql("'[]'::jsonb"))
+    low_confidence_turns: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql("3"))
+    tool_failure_streak: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql("3"))
+    # Tools: None lets the agent use every registered tool, [] none.
+    allowed_tools: Mapped[list[str] | None] = mapped_column(ARRAY(Text), nullable=True)
+    max_tool_rounds: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql("5"))
     is_default: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=sql("false"))
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql("1"))  # the ETag
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.handoff import AgentSettings
 from agent.prompt import ProfilePrompt
 from models.agent_profiles import AgentProfile, AgentPromptVersion
 
@@ -101,3 +102,10 @@ async def default_prompt(session: AsyncSession, tenant_id: uuid.UUID) -> Profile
     """The tenant's default profile as prompt material, or None when it has no profile."""
     profile = await session.scalar(profiles_query(tenant_id).where(AgentProfile.is_default.is_(True)))
     return prompt_of(profile) if profile is not None else None
+
+
+async def default_settings(session: AsyncSession, tenant_id: uuid.UUID) -> AgentSettings:
+    """What the tenant's turns run with: its default profile's settings, or the defaults when it
+    has no profile yet."""
+    profile = await session.scalar(profiles_query(tenant_id).where(AgentProfile.is_default.is_(True)))
+    return AgentSettings.from_profile(profile) if profile is not None else AgentSettings()

@@ -1,11 +1,13 @@
 """Imports every model so Base.metadata is complete (Alembic, tests)."""
 
 from models.agent_profiles import AgentProfile, AgentPromptVersion
+from models.agent_tools import Followup, OrderAction, PaymentIntent, Ticket, ToolCall
 from models.audit import AuditEntry
 from models.base import Base
 from models.channel_accounts import ChannelAccount
 from models.commerce import CommerceWebhookDelivery, Order
 from models.consent import ChannelOptOut
+from models.conversation_memory import ConversationMemory
 from models.conversations import Conversation, Message, MessageStatusEvent
 from models.customers import Customer, CustomerIdentity
 from models.identity import ApiKey, User, UserSession
@@ -24,8 +26,10 @@ __all__ = [
     "ChannelOptOut",
     "CommerceWebhookDelivery",
     "Conversation",
+    "ConversationMemory",
     "Customer",
     "CustomerIdentity",
+    "Followup",
     "InboundJournalEntry",
     "KnowledgeChunk",
     "KnowledgeDocument",
@@ -36,8 +40,12 @@ __all__ = [
     "Message",
     "MessageStatusEvent",
     "Order",
+    "OrderAction",
+    "PaymentIntent",
     "RetrievalEvent",
     "Tenant",
+    "Ticket",
+    "ToolCall",
     "User",
     "UserSession",
 ]

@@ -25,6 +25,9 @@ class Conversation(TenantOwned, Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
     needs_human: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     handoff_reason: Mapped[str | None] = mapped_column(Text)
+    # Who on the team has the conversation (a takeover), and since when it waits for a person.
+    assigned_agent_id: Mapped[str | None] = mapped_column(String(200))
+    handed_over_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_message_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

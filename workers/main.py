@@ -13,13 +13,17 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.delivery import DeliveryActivities
 from activities.deps import ActivityDeps
+from activities.handoff import HandoffActivities
 from activities.ingestion import IngestActivities
 from activities.knowledge import KnowledgeActivities
 from activities.media import MediaActivities
 from activities.messages import MessageActivities
 from activities.reembed import ReembedActivities
 from activities.replies import ReplyActivities
+from activities.tools import ToolActivities
 from activities.voice import VoiceActivities
+from agent.tools.builtin import default_registry
+from agent.tools.registry import ToolRegistry
 from core.logging import get_logger
 from core.settings import Settings
 from core.temporal import TaskQueue, connect_platform
@@ -50,11 +54,14 @@ def voice_activities(settings: Settings) -> VoiceActivities:
     return VoiceActivities(MediaStore(settings.media_files_dir()), transcriber, Synthesizer())
 
 
-def build_worker(client: Client, deps: ActivityDeps, settings: Settings, queue: str | None = None) -> Worker:
+def build_worker(
+    client: Client, deps: ActivityDeps, settings: Settings, queue: str | None = None, tools: ToolRegistry | None = None
+) -> Worker:
     """The worker for one queue (`queue` None: the conversation queue, settings.task_queue),
     serving every role whose queue it is: conversations; replies (the LLM queue, else the
     conversation queue); document ingestion (the ingest queue, else the conversation queue);
-    speech (the stt queue, else the conversation queue)."""
+    speech (the stt queue, else the conversation queue). `tools`: the agent's tool registry
+    (None: the built-in tools; the τ²-bench evaluation brings its own)."""
     queue = queue or settings.task_queue
     workflows: list[type] = []
     activities: list[Callable] = []
@@ -66,9 +73,14 @@ def build_worker(client: Client, deps: ActivityDeps, settings: Settings, queue: 
         activities += [messages.persist_inbound, messages.persist_outbound, messages.flag_handoff, delivery.send_reply]
         activities.append(delivery.acknowledge_inbound)
         activities += [messages.record_transcript, media.download_media]
+        activities += [messages.push_webchat_message, messages.mark_followup_sent]
+        handoff = HandoffActivities(deps)
+        activities += [handoff.load_agent_settings, handoff.record_handoff_state]
     if queue == (settings.llm_task_queue or settings.task_queue):
         # The turn's knowledge search sits with the replies: both embed text with the same model.
-        activities += [ReplyActivities(deps).generate_reply, KnowledgeActivities(deps).search_knowledge]
+        tools = tools or default_registry()
+        activities += [ReplyActivities(deps, tools).generate_reply, KnowledgeActivities(deps).search_knowledge]
+        activities.append(ToolActivities(deps, tools).run_tool)  # beside the embedder: search_knowledge
     if queue == (settings.ingest_task_queue or settings.task_queue):
         workflows += [IngestDocumentWorkflow, ReembedKnowledgeWorkflow]
         reembed = ReembedActivities(deps)

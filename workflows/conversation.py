@@ -12,7 +12,7 @@ Temporal and are idempotent.
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -20,33 +20,59 @@ from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import AcknowledgeInboundInput, DeliveryActivities, SendReplyInput
+    from activities.handoff import HandoffActivities, HandoffStateInput
     from activities.knowledge import KnowledgeActivities, KnowledgePassage, SearchKnowledgeInput
     from activities.media import DownloadMediaInput, MediaActivities
     from activities.messages import (
         FlagHandoffInput,
+        MarkFollowupInput,
         MessageActivities,
         PersistInboundInput,
         PersistOutboundInput,
+        PushWebchatInput,
         RecordTranscriptInput,
     )
-    from activities.replies import GenerateReplyInput, ReplyActivities
+    from activities.replies import GeneratedReply, GenerateReplyInput, ReplyActivities
     from activities.voice import SynthesizeSpeechInput, TranscribeAudioInput, VoiceActivities
-    from channels.base import Attachment, InboundMessage, OutboundMedia
+    from agent.confirmation import read_answer
+    from agent.handoff import HandoffCounters, after_turn, budget_exhausted, detect_trigger
+    from agent.notices import notice
+    from channels.base import Attachment, Button, InboundMessage, OutboundMedia
     from channels.registry import ACKNOWLEDGING_CHANNELS
     from core import temporal as sa
     from core.ids import outbound_idempotency_key
     from workflows import policies
+    from workflows.admin_signals import (
+        AGENT_REPLY_SIGNAL,
+        CLOSE_SIGNAL,
+        RELEASE_SIGNAL,
+        TAKEOVER_SIGNAL,
+        AgentReply,
+        Close,
+        Release,
+        Takeover,
+    )
+    from workflows.agent_turn import (
+        FALLBACK_TEXT,
+        AgentOutcome,
+        AgentTurn,
+        AgentTurnSetup,
+        PendingConfirmation,
+        ScheduledFollowup,
+        failure_reason,
+    )
 
 I = TypeVar("I")
 O = TypeVar("O")
 
-FALLBACK_TEXT = (
-    "Sorry, I can't answer right now. A person from our team will follow up here as soon as possible."
-)
 INBOUND_SIGNAL = "inbound"  # named: signal-with-start takes the signal by name
 LLM_QUEUE_PATCH = "generate-reply-on-llm-queue"
 VOICE_NOTES_PATCH = "transcribe-voice-notes"  # runs started before answered "[audio]" as it was
 ACKNOWLEDGE_PATCH = "acknowledge-inbound"  # read receipts / tap answers; earlier runs sent none
+# Tools, confirmations, hand-over triggers and people's actions (issue 8); earlier runs replay
+# their plain model reply.
+AGENT_PATCH = "agent-tools-and-handoff"
+APPLIED_REQUESTS_KEPT = 200
 VOICE_KINDS = frozenset({"voice", "audio"})
 # What the model reads (and the history keeps) for a note nobody could hear: it then says so
 # honestly instead of guessing.
@@ -55,6 +81,17 @@ MAX_TEXT_CHARS = 4096
 RECENT_IDS_KEPT = 500  # redeliveries older than this are caught by the database constraint
 RECENT_REPLIES_KEPT = 100
 MAX_DEBOUNCE_FACTOR = 4  # a customer who never pauses still gets an answer
+
+
+@dataclass
+class AdminAction:
+    """A person's action (workflows/admin_signals.py), queued until the turn in flight ends."""
+
+    kind: str  # takeover | reply | release | close
+    request_id: str
+    agent_id: str
+    text: str = ""
+    reason: str | None = None
 
 
 @dataclass
@@ -69,6 +106,15 @@ class ConversationState:
     pending: list[InboundMessage] = field(default_factory=list)
     # What the customer's voice notes were spoken in: the next note's transcription hint.
     language: str | None = None
+    # Who answers: "ai"; "handoff" (waiting for a person); "human" (a person took over); "closed".
+    mode: str = "ai"
+    assigned_agent: str | None = None
+    counters: HandoffCounters = field(default_factory=HandoffCounters)
+    confirmation: PendingConfirmation | None = None
+    followups: list[ScheduledFollowup] = field(default_factory=list)
+    # People's actions not yet applied, and the request ids already applied (a retried API call).
+    admin: list[AdminAction] = field(default_factory=list)
+    applied_requests: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -85,6 +131,8 @@ class ConversationInput:
     llm_task_queue: str | None = None
     # Where voice notes are transcribed and replies voiced (`frontdesk worker --queue stt`).
     stt_task_queue: str | None = None
+    # How long a refund/cancellation/payment question waits for the customer's yes.
+    confirmation_timeout_seconds: float = policies.CONFIRMATION_TIMEOUT.total_seconds()
 
 
 @dataclass
@@ -101,6 +149,19 @@ class ConversationSnapshot:
     needs_human: bool
     turns: int
     pending: int
+    mode: str = "ai"
+    assigned_agent: str | None = None
+    awaiting_confirmation: str | None = None  # the question the customer has not answered yet
+    followups: int = 0
+
+
+@dataclass
+class TurnReply:
+    """What a turn answers: text (empty: nothing to send), buttons, and why it is a fallback."""
+
+    text: str
+    buttons: list[Button] = field(default_factory=list)
+    fallback_reason: str | None = None
 
 
 @workflow.defn
@@ -117,17 +178,26 @@ class ConversationWorkflow:
     @workflow.run
     async def run(self, input: ConversationInput) -> None:
         while True:
-            idle_for = workflow.now() - self._last_activity
+            # A confirmation asked or a follow-up scheduled during the wait (a web-chat update
+            # runs its turn outside this loop) moves the next wake-up: wake to re-arm the timer.
+            deadlines = self._timer_deadlines()
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._state.pending) or self._should_continue_as_new(),
-                    timeout=max(timedelta(seconds=input.idle_timeout_seconds) - idle_for, timedelta(seconds=1)),
+                    lambda: bool(self._state.pending)
+                    or bool(self._state.admin)
+                    or self._should_continue_as_new()
+                    or self._timer_deadlines() != deadlines,
+                    timeout=self._until_next_wake(),
                 )
             except asyncio.TimeoutError:
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if self._idle() and not self._state.pending:
+                if self._idle() and not self._state.pending and not self._waiting_on_timers():
                     workflow.logger.info("conversation idle, ending run")
                     return
+            if self._due_timers() or self._state.admin:
+                async with self._turn_lock:
+                    await self._run_due_timers()
+                    await self._apply_admin_actions()
             if self._state.pending:
                 await self._debounce()
                 batch, self._state.pending = self._state.pending, []
@@ -137,7 +207,7 @@ class ConversationWorkflow:
                     except FailureError as err:
                         # A turn that cannot succeed (its data was refused) must not end the
                         # conversation; the customer needs a person instead.
-                        workflow.logger.error("turn failed", extra={"reason": _failure_reason(err)})
+                        workflow.logger.error("turn failed", extra={"reason": failure_reason(err)})
                         self._mark_needs_human()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -152,6 +222,7 @@ class ConversationWorkflow:
                         turns_per_run=input.turns_per_run,
                         llm_task_queue=input.llm_task_queue,
                         stt_task_queue=input.stt_task_queue,
+                        confirmation_timeout_seconds=input.confirmation_timeout_seconds,
                         state=self._state,
                     )
                 )
@@ -161,6 +232,22 @@ class ConversationWorkflow:
         """A channel message (signal-with-start from the webhook). Redeliveries are dropped."""
         if self._remember(message.external_id):
             self._state.pending.append(message)
+
+    @workflow.signal(name=TAKEOVER_SIGNAL)
+    def takeover(self, action: Takeover) -> None:
+        self._queue_admin(AdminAction("takeover", action.request_id, action.agent_id))
+
+    @workflow.signal(name=AGENT_REPLY_SIGNAL)
+    def agent_reply(self, action: AgentReply) -> None:
+        self._queue_admin(AdminAction("reply", action.request_id, action.agent_id, text=action.text))
+
+    @workflow.signal(name=RELEASE_SIGNAL)
+    def release(self, action: Release) -> None:
+        self._queue_admin(AdminAction("release", action.request_id, action.agent_id))
+
+    @workflow.signal(name=CLOSE_SIGNAL)
+    def close(self, action: Close) -> None:
+        self._queue_admin(AdminAction("close", action.request_id, action.agent_id, reason=action.reason))
 
     @workflow.update
     async def webchat_message(self, message: InboundMessage) -> ChatReply:
@@ -187,6 +274,10 @@ class ConversationWorkflow:
             needs_human=self._state.needs_human,
             turns=self._state.turns,
             pending=len(self._state.pending),
+            mode=self._state.mode,
+            assigned_agent=self._state.assigned_agent,
+            awaiting_confirmation=self._state.confirmation.question if self._state.confirmation else None,
+            followups=len(self._state.followups),
         )
 
     # -- internals -------------------------------------------------------------------------
@@ -218,7 +309,9 @@ class ConversationWorkflow:
         while workflow.now() < deadline:
             seen = len(self._state.pending)
             try:
-                await workflow.wait_condition(lambda seen=seen: len(self._state.pending) > seen, timeout=timedelta(seconds=window))
+                await workflow.wait_condition(
+                    lambda seen=seen: len(self._state.pending) > seen, timeout=timedelta(seconds=window)
+                )
             except asyncio.TimeoutError:
                 return
 
@@ -259,34 +352,40 @@ class ConversationWorkflow:
             for message, (index, audio) in voice_notes:  # each note's words replace its "[audio]" marker
                 language = await self._transcribe(message, index, audio)
                 reply_language = language if message is last else None
-        knowledge = await self._search_knowledge(stored.conversation_id, turn_id, batch) if stored.knowledge_indexed else []
-        text, fallback_reason = await self._generate_reply(stored.conversation_id, knowledge)
-        if fallback_reason:
+        if workflow.patched(AGENT_PATCH):
+            reply = await self._agent_reply([m for m in batch if m.external_id in stored.new_external_ids], stored, turn_id)
+        else:
+            knowledge = await self._search_knowledge(stored.conversation_id, turn_id, batch) if stored.knowledge_indexed else []
+            reply = TurnReply(*await self._generate_reply(stored.conversation_id, knowledge))
+        text = reply.text
+        if reply.fallback_reason:
             self._mark_needs_human()
-        idempotency_key = outbound_idempotency_key(workflow.info().workflow_id, turn_id)
-        media = await self._voice(text, reply_language, idempotency_key) if reply_language and deliver else None
-        outbound = await _database_step(
-            MessageActivities.persist_outbound,
-            PersistOutboundInput(
-                tenant_id=inp.tenant_id,
-                channel_account_id=inp.channel_account_id,
-                conversation_id=stored.conversation_id,
-                idempotency_key=idempotency_key,
-                turn_id=turn_id,
-                text=text,
-                reply_to_external_id=last.external_id,
-                status="pending" if deliver else "delivered",
-                fallback_reason=fallback_reason,
-                media=media,
-            ),
-        )
-        if deliver:
-            await self._deliver(outbound.message_id, last.contact_id)
+        if text:  # empty: a person answers this conversation now
+            idempotency_key = outbound_idempotency_key(workflow.info().workflow_id, turn_id)
+            media = await self._voice(text, reply_language, idempotency_key) if reply_language and deliver else None
+            outbound = await _database_step(
+                MessageActivities.persist_outbound,
+                PersistOutboundInput(
+                    tenant_id=inp.tenant_id,
+                    channel_account_id=inp.channel_account_id,
+                    conversation_id=stored.conversation_id,
+                    idempotency_key=idempotency_key,
+                    turn_id=turn_id,
+                    text=text,
+                    reply_to_external_id=last.external_id,
+                    status="pending" if deliver else "delivered",
+                    fallback_reason=reply.fallback_reason,
+                    media=media,
+                    buttons=reply.buttons,
+                ),
+            )
+            if deliver:
+                await self._deliver(outbound.message_id, last.contact_id)
         if acknowledged is not None:
             try:
                 await acknowledged
             except ActivityError as err:
-                workflow.logger.warning("channel acknowledgement failed", extra={"reason": _failure_reason(err)})
+                workflow.logger.warning("channel acknowledgement failed", extra={"reason": failure_reason(err)})
         self._state.turns += 1
         self._turns_this_run += 1
         self._last_activity = workflow.now()
@@ -294,6 +393,184 @@ class ConversationWorkflow:
         while len(self._state.recent_replies) > RECENT_REPLIES_KEPT:
             self._state.recent_replies.pop(next(iter(self._state.recent_replies)))
         return ChatReply(text=text, in_reply_to=last.external_id, needs_human=self._state.needs_human)
+
+    # -- the agent (AGENT_PATCH) --------------------------------------------------------------
+
+    async def _agent_reply(self, messages: list[InboundMessage], stored: Any, turn_id: str) -> TurnReply:
+        """The answer to the customer's new messages: a confirmation answered, a hand-over
+        triggered, or the model with its tools. Empty text when a person answers instead."""
+        inp, state = self._input, self._state
+        said = "\n".join(m.text for m in messages if m.text.strip())
+        if state.mode == "closed":
+            # A resolved conversation reopens with the AI answering, never straight into hand-over.
+            state.mode, state.counters = "ai", HandoffCounters()
+            await self._record_state("released", "the customer wrote again after it was closed")
+        if state.mode != "ai":
+            return TurnReply(text="")  # stored for the person on it; the AI stays quiet
+        settings = await _database_step(HandoffActivities.load_agent_settings, inp.tenant_id)
+        pending, answer = state.confirmation, None
+        if pending is not None:
+            state.confirmation = None
+            last = messages[-1] if messages else None
+            if last is not None and last.contact_id == pending.contact_id:
+                answer = read_answer(last.text, last.reply_payload)
+        if answer is None and (trigger := detect_trigger(said, settings.handoff)) is not None:
+            return await self._hand_over(trigger.reason)
+        knowledge = []
+        if stored.knowledge_indexed and answer is None and said:
+            knowledge = await self._search_knowledge(stored.conversation_id, turn_id, messages)
+        agent = AgentTurn(
+            AgentTurnSetup(
+                tenant_id=inp.tenant_id,
+                conversation_id=stored.conversation_id,
+                customer_id=stored.customer_id,
+                channel=inp.channel,
+                contact_id=inp.contact_id,
+                turn_id=turn_id,
+                knowledge=knowledge,
+                allowed_tools=settings.allowed_tools,
+                max_rounds=settings.max_tool_rounds,
+                confirmation_timeout=timedelta(seconds=inp.confirmation_timeout_seconds),
+                tool_task_queue=inp.llm_task_queue or workflow.info().task_queue,
+            ),
+            self._call_model,
+        )
+        outcome = await (agent.resume(pending, answer) if pending is not None else agent.run())
+        state.confirmation = outcome.confirmation
+        state.followups += outcome.followups
+        if outcome.handoff_reason:
+            return await self._hand_over(outcome.handoff_reason, before=outcome.text)
+        if outcome.budget_exhausted:
+            return await self._hand_over(budget_exhausted().reason)
+        state.counters, trigger = after_turn(
+            state.counters,
+            confidence=_confidence(knowledge, outcome) if stored.knowledge_indexed else None,
+            threshold=settings.confidence_threshold,
+            tool_failures=outcome.tool_failures,
+            tool_successes=outcome.tool_successes,
+            settings=settings.handoff,
+        )
+        if trigger is not None and outcome.confirmation is None:
+            return await self._hand_over(trigger.reason, before=outcome.text)
+        return TurnReply(text=outcome.text, buttons=outcome.buttons, fallback_reason=outcome.fallback_reason)
+
+    async def _hand_over(self, reason: str, before: str = "") -> TurnReply:
+        """Stops the AI and tells the customer a person is coming (never a silent hand-over)."""
+        state = self._state
+        state.mode, state.confirmation, state.counters = "handoff", None, HandoffCounters()
+        self._mark_needs_human()
+        await self._record_state("handoff", reason)
+        said = notice("handoff", state.language)
+        return TurnReply(text=f"{before.strip()}\n\n{said}" if before.strip() else said)
+
+    async def _record_state(self, state: str, reason: str | None, agent_id: str | None = None) -> None:
+        if self._state.conversation_id is None:
+            return  # no message yet: nothing stored to mark
+        await _database_step(
+            HandoffActivities.record_handoff_state,
+            HandoffStateInput(
+                tenant_id=self._input.tenant_id,
+                conversation_id=self._state.conversation_id,
+                state=state,
+                reason=reason,
+                agent_id=agent_id,
+            ),
+        )
+
+    def _queue_admin(self, action: AdminAction) -> None:
+        if action.request_id in self._state.applied_requests or any(a.request_id == action.request_id for a in self._state.admin):
+            return  # a retried API call
+        self._state.admin.append(action)
+
+    async def _apply_admin_actions(self) -> None:
+        state = self._state
+        while state.admin:
+            action = state.admin.pop(0)
+            state.applied_requests.append(action.request_id)
+            del state.applied_requests[:-APPLIED_REQUESTS_KEPT]
+            if action.kind in ("takeover", "reply") and (state.mode != "human" or state.assigned_agent != action.agent_id):
+                state.mode, state.assigned_agent, state.confirmation = "human", action.agent_id, None
+                self._mark_needs_human("assigned")
+                await self._record_state("assigned", None, action.agent_id)
+            if action.kind == "reply":
+                await self._send_unprompted(action.text, f"human/{action.request_id}", author=action.agent_id)
+            elif action.kind in ("release", "close"):
+                state.mode = "ai" if action.kind == "release" else "closed"
+                state.assigned_agent, state.confirmation, state.counters = None, None, HandoffCounters()
+                self._clear_needs_human("open" if action.kind == "release" else "closed")
+                await self._record_state("released" if action.kind == "release" else "closed", action.reason, action.agent_id)
+            self._last_activity = workflow.now()
+
+    async def _send_unprompted(self, text: str, key_suffix: str, author: str | None = None) -> None:
+        """A message nobody's message asked for (a person's reply, a follow-up, a confirmation
+        that expired): stored, then sent on the channel; web chat shows it on the open widget."""
+        inp = self._input
+        if self._state.conversation_id is None:
+            workflow.logger.warning("nothing to send to: the conversation has no message yet")
+            return
+        webchat = inp.channel == "webchat"
+        outbound = await _database_step(
+            MessageActivities.persist_outbound,
+            PersistOutboundInput(
+                tenant_id=inp.tenant_id,
+                channel_account_id=inp.channel_account_id,
+                conversation_id=self._state.conversation_id,
+                idempotency_key=outbound_idempotency_key(workflow.info().workflow_id, key_suffix),
+                turn_id=key_suffix[:64],
+                text=text,
+                status="delivered" if webchat else "pending",
+                author=author,
+            ),
+        )
+        if webchat:
+            await _database_step(
+                MessageActivities.push_webchat_message,
+                PushWebchatInput(
+                    conversation_id=self._state.conversation_id, message_id=outbound.message_id, text=text, author=author
+                ),
+            )
+        else:
+            await self._deliver(outbound.message_id, inp.contact_id)
+
+    def _until_next_wake(self) -> timedelta:
+        """Until the idle timeout, an expiring confirmation or a follow-up falls due."""
+        now = workflow.now()
+        wake = self._last_activity + timedelta(seconds=self._input.idle_timeout_seconds)
+        for due in self._timer_deadlines():
+            wake = min(wake, due)
+        return max(wake - now, timedelta(seconds=1))
+
+    def _timer_deadlines(self) -> list[datetime]:
+        deadlines = [_at(f.due) for f in self._state.followups]
+        if self._state.confirmation is not None:
+            deadlines.append(_at(self._state.confirmation.deadline))
+        return deadlines
+
+    def _waiting_on_timers(self) -> bool:
+        return bool(self._timer_deadlines())
+
+    def _due_timers(self) -> bool:
+        now = workflow.now()
+        return any(due <= now for due in self._timer_deadlines())
+
+    async def _run_due_timers(self) -> None:
+        now = workflow.now()
+        confirmation = self._state.confirmation
+        if confirmation is not None and _at(confirmation.deadline) <= now:
+            # No answer means no: the customer is told nothing was done.
+            self._state.confirmation = None
+            await self._send_unprompted(
+                notice("confirmation_expired", self._state.language), f"{confirmation.idempotency_key}/expired"
+            )
+        due = [f for f in self._state.followups if _at(f.due) <= now]
+        self._state.followups = [f for f in self._state.followups if _at(f.due) > now]
+        for followup in due:
+            if self._state.mode in ("ai", "handoff"):  # a person on it, or closed: their call, not ours
+                await self._send_unprompted(followup.text, f"followup/{followup.id}")
+            await _database_step(
+                MessageActivities.mark_followup_sent,
+                MarkFollowupInput(self._input.tenant_id, followup.id, sent=self._state.mode in ("ai", "handoff")),
+            )
 
     def _acknowledge(self, messages: list[InboundMessage]) -> Awaitable[None] | None:
         """Starts telling the channel the messages were seen, alongside the turn (the reply does
@@ -313,7 +590,10 @@ class ConversationWorkflow:
         a note that cannot be heard leaves the UNTRANSCRIBED marker for the model to answer."""
         inp = self._input
         record = RecordTranscriptInput(
-            tenant_id=inp.tenant_id, channel_account_id=inp.channel_account_id, external_id=message.external_id, text=UNTRANSCRIBED
+            tenant_id=inp.tenant_id,
+            channel_account_id=inp.channel_account_id,
+            external_id=message.external_id,
+            text=UNTRANSCRIBED,
         )
         try:
             media = await workflow.execute_activity_method(
@@ -333,7 +613,7 @@ class ConversationWorkflow:
                 retry_policy=policies.STT_RETRY,
             )
         except FailureError as err:
-            record.error = _failure_reason(err)
+            record.error = failure_reason(err)
             workflow.logger.warning("voice note not transcribed", extra={"reason": record.error})
         else:
             record.language, record.duration = heard.language, heard.duration
@@ -359,7 +639,7 @@ class ConversationWorkflow:
                 retry_policy=policies.TTS_RETRY,
             )
         except FailureError as err:
-            workflow.logger.warning("voice reply not synthesised, sending text", extra={"reason": _failure_reason(err)})
+            workflow.logger.warning("voice reply not synthesised, sending text", extra={"reason": failure_reason(err)})
             return None
         return OutboundMedia(kind="voice", path=speech.path, mime_type=speech.mime_type)
 
@@ -372,19 +652,43 @@ class ConversationWorkflow:
         try:
             found = await workflow.execute_activity_method(
                 KnowledgeActivities.search_knowledge,
-                SearchKnowledgeInput(tenant_id=self._input.tenant_id, query=query, conversation_id=conversation_id, search_id=turn_id),
+                SearchKnowledgeInput(
+                    tenant_id=self._input.tenant_id, query=query, conversation_id=conversation_id, search_id=turn_id
+                ),
                 # Beside the replies: the LLM workers already hold the embedding model.
                 task_queue=self._input.llm_task_queue or workflow.info().task_queue,
                 start_to_close_timeout=policies.KNOWLEDGE_TIMEOUT,
                 retry_policy=policies.KNOWLEDGE_RETRY,
             )
         except FailureError as err:
-            workflow.logger.warning("knowledge search failed, replying without it", extra={"reason": _failure_reason(err)})
+            workflow.logger.warning("knowledge search failed, replying without it", extra={"reason": failure_reason(err)})
             return []
         return found.passages
 
+    async def _call_model(self, reply_input: GenerateReplyInput) -> GeneratedReply:
+        """One model call; raises the FailureError of a call that kept failing."""
+        if workflow.patched(LLM_QUEUE_PATCH):
+            # An activity on the LLM queue: LLM workers scale (and hold a local model) apart
+            # from the conversation workers.
+            return await workflow.execute_activity_method(
+                ReplyActivities.generate_reply,
+                reply_input,
+                task_queue=self._input.llm_task_queue or workflow.info().task_queue,
+                start_to_close_timeout=policies.LLM_TIMEOUT,
+                heartbeat_timeout=policies.LLM_HEARTBEAT_TIMEOUT,
+                retry_policy=policies.LLM_RETRY,
+            )
+        # Runs started before the patch replay their local activity.
+        return await workflow.execute_local_activity_method(
+            ReplyActivities.generate_reply,
+            reply_input,
+            start_to_close_timeout=policies.LLM_TIMEOUT,
+            retry_policy=policies.LLM_RETRY,
+        )
+
     async def _generate_reply(self, conversation_id: str, knowledge: list[KnowledgePassage]) -> tuple[str, str | None]:
-        """The reply text, and why it is the fallback (None when the model answered)."""
+        """The reply text, and why it is the fallback (None when the model answered): the
+        plain reply of runs started before AGENT_PATCH."""
         try:
             reply_input = GenerateReplyInput(
                 tenant_id=self._input.tenant_id,
@@ -392,26 +696,9 @@ class ConversationWorkflow:
                 stream=self._input.channel == "webchat",
                 knowledge=knowledge,
             )
-            if workflow.patched(LLM_QUEUE_PATCH):
-                # An activity on the LLM queue: LLM workers scale (and hold a local model) apart
-                # from the conversation workers.
-                reply = await workflow.execute_activity_method(
-                    ReplyActivities.generate_reply,
-                    reply_input,
-                    task_queue=self._input.llm_task_queue or workflow.info().task_queue,
-                    start_to_close_timeout=policies.LLM_TIMEOUT,
-                    heartbeat_timeout=policies.LLM_HEARTBEAT_TIMEOUT,
-                    retry_policy=policies.LLM_RETRY,
-                )
-            else:  # runs started before the patch replay their local activity
-                reply = await workflow.execute_local_activity_method(
-                    ReplyActivities.generate_reply,
-                    reply_input,
-                    start_to_close_timeout=policies.LLM_TIMEOUT,
-                    retry_policy=policies.LLM_RETRY,
-                )
+            reply = await self._call_model(reply_input)
         except FailureError as err:  # an ActivityError, or the failure itself from a local activity
-            reason = _failure_reason(err)
+            reason = failure_reason(err)
             workflow.logger.warning("reply generation failed, sending fallback", extra={"reason": reason})
             return FALLBACK_TEXT, reason or "reply generation failed"
         if reply.failovers:
@@ -440,14 +727,18 @@ class ConversationWorkflow:
                 FlagHandoffInput(
                     tenant_id=self._input.tenant_id,
                     conversation_id=self._state.conversation_id or "",
-                    reason=f"reply could not be delivered: {_failure_reason(err)}",
+                    reason=f"reply could not be delivered: {failure_reason(err)}",
                 ),
             )
 
-    def _mark_needs_human(self) -> None:
-        if not self._state.needs_human:
+    def _mark_needs_human(self, status: str = "handoff") -> None:
+        if not self._state.needs_human or status != "handoff":
             self._state.needs_human = True
-            workflow.upsert_search_attributes([sa.CONVERSATION_STATUS.value_set("handoff")])
+            workflow.upsert_search_attributes([sa.CONVERSATION_STATUS.value_set(status)])
+
+    def _clear_needs_human(self, status: str) -> None:
+        self._state.needs_human = False
+        workflow.upsert_search_attributes([sa.CONVERSATION_STATUS.value_set(status)])
 
 
 async def _database_step(method: Callable[[Any, I], Awaitable[O]], arg: I) -> O:
@@ -467,8 +758,14 @@ def _voice_note(message: InboundMessage) -> tuple[int, Attachment] | None:
     return None
 
 
-def _failure_reason(err: FailureError) -> str:
-    """The innermost message: an ActivityError wraps the activity's own failure."""
-    while isinstance(err, ActivityError) and isinstance(err.cause, FailureError):
-        err = err.cause
-    return err.message or type(err).__name__
+def _at(epoch_seconds: float) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+
+
+def _confidence(knowledge: list[KnowledgePassage], outcome: AgentOutcome) -> float:
+    """How sure the turn's answer is, for the low-confidence hand-over: a tool that answered
+    makes it sure; otherwise the best knowledge passage's score (0 when nothing was found).
+    The intent model's confidence (issue 9) will join this."""
+    if outcome.tool_successes:
+        return 1.0
+    return max((p.score for p in knowledge), default=0.0)

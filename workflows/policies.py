@@ -118,3 +118,17 @@ TTS_RETRY = RetryPolicy(
     maximum_attempts=2,
     non_retryable_error_types=["InvalidInput", "SpeechFailed"],
 )
+
+# The agent's tools (activities/tools.py): exactly-once by idempotency key, so retrying is safe;
+# a tool that keeps failing is reported to the model (and counts toward hand-over) rather than
+# holding the customer's answer for long.
+TOOL_TIMEOUT = timedelta(seconds=30)
+TOOL_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=4,
+    non_retryable_error_types=["InvalidInput"],
+)
+# A financial tool's question waits this long for the customer's yes; no answer means no.
+CONFIRMATION_TIMEOUT = timedelta(minutes=15)

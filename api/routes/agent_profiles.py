@@ -1,12 +1,12 @@
 """Agent profiles: the persona, system prompt template, restrictions, disclaimers, model tiers,
-confidence threshold and feature flags the agent answers with.
+confidence threshold, feature flags, hand-over triggers and tools the agent answers with.
 
 Each tenant has exactly one default profile, the one replies use: its first profile becomes the
 default, making another one the default unsets the old one in the same transaction, and the
 default cannot be deleted (409) or switched off except by choosing another. Every change of the
 prompt template stores a new numbered version; versions are listed and diffed under
 `/prompt-versions`. Edits reach the replies within 5 minutes (activities/replies.py caches the
-rendered prompt). Each update bumps `version`, returned as the ETag; send it back as If-Match
+rendered prompt); hand-over and tool settings within 30 seconds (activities/handoff.py). Each update bumps `version`, returned as the ETag; send it back as If-Match
 to make a concurrent edit fail with 409. Deleting is soft: the row stays for the audit trail.
 """
 
@@ -19,7 +19,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agent.handoff import (
+    DEFAULT_LOW_CONFIDENCE_TURNS,
+    DEFAULT_MAX_TOOL_ROUNDS,
+    DEFAULT_TOOL_FAILURE_STREAK,
+    matchable,
+)
 from agent.prompt import DEFAULT_TEMPLATE, PLACEHOLDERS, check_template, template_diff
+from agent.tools.builtin import default_registry
 from api.auth import Ctx, Scoped
 from api.pagination import CursorQuery, LimitQuery, Page, newest_first, page_of
 from api.problems import Problem
@@ -36,6 +43,11 @@ MAX_TEMPLATE_CHARS = 20_000
 MAX_LIST_ITEMS = 50
 FEATURES = ("proactive_suggestions", "spelling_correction", "rich_messages", "voice_replies")
 PERSONA_COLUMNS = {"display_name": "persona_name", "tone": "tone", "traits": "traits"}
+MAX_KEYWORDS = 100
+MAX_TOPICS = 20
+MAX_TOPIC_PHRASES = 50
+MAX_TERM_CHARS = 100
+TOOL_NAMES = tuple(default_registry().names())  # what an allow-list may name
 
 
 def _clean_list(value: list[str] | None, max_chars: int) -> list[str] | None:
@@ -45,6 +57,27 @@ def _clean_list(value: list[str] | None, max_chars: int) -> list[str] | None:
     if any(not 1 <= len(v) <= max_chars for v in cleaned):
         raise ValueError(f"each item is 1-{max_chars} characters")
     return list(dict.fromkeys(cleaned))
+
+
+def _terms(value: list[str] | None, what: str) -> list[str] | None:
+    """Trigger words: cleaned, each able to match, duplicates (ignoring case) dropped."""
+    cleaned = _clean_list(value, MAX_TERM_CHARS)
+    if cleaned is None:
+        return None
+    if unmatchable := [t for t in cleaned if not matchable(t)]:
+        raise ValueError(f"{what} {unmatchable[0]!r} has no letter or digit, so it could never match")
+    first: dict[str, str] = {}
+    for term in cleaned:
+        first.setdefault(term.casefold(), term)
+    return list(first.values())
+
+
+def _tools(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if unknown := [t for t in value if t not in TOOL_NAMES]:
+        raise ValueError(f"unknown tool {unknown[0]!r}; the tools are {', '.join(TOOL_NAMES)}")
+    return list(dict.fromkeys(value))
 
 
 def _tier(value: str | None) -> str | None:
@@ -88,6 +121,27 @@ class FeaturesIn(BaseModel):
     voice_replies: bool | None = None
 
 
+class TopicIn(BaseModel):
+    """A subject people handle: a message mentioning any of its phrases hands over."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "legal", "phrases": ["lawsuit", "court"]}]})
+
+    name: str = Field(min_length=1, max_length=64)
+    phrases: list[str] = Field(min_length=1, max_length=MAX_TOPIC_PHRASES)
+
+    _name = field_validator("name")(classmethod(lambda cls, v: _blank(v)))
+    _phrases = field_validator("phrases")(classmethod(lambda cls, v: _terms(v, "phrase")))
+
+
+def _topics(value: list[TopicIn] | None) -> list[TopicIn] | None:
+    if value is None:
+        return None
+    names = [t.name.casefold() for t in value]
+    if dupes := sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"topic {dupes[0]!r} appears twice")
+    return value
+
+
 _TEMPLATE_HELP = f"May use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}; any other placeholder is refused (422)."
 
 
@@ -106,8 +160,21 @@ class ProfileUpdate(BaseModel):
     confidence_threshold: float | None = Field(None, ge=0, le=1)
     features: FeaturesIn | None = None
     is_default: bool | None = Field(None, description="true makes this the tenant's default (the old default stops being one).")
+    handoff_keywords: list[str] | None = Field(
+        None, max_length=MAX_KEYWORDS, description="Words or phrases that hand the conversation to people (whole words, any case)."
+    )
+    human_only_topics: list[TopicIn] | None = Field(None, max_length=MAX_TOPICS, description="Subjects people handle.")
+    low_confidence_turns: int | None = Field(None, ge=1, le=20, description="Hand over after this many unsure answers in a row.")
+    tool_failure_streak: int | None = Field(None, ge=1, le=20, description="Hand over after this many failed tool calls in a row.")
+    allowed_tools: list[str] | None = Field(
+        None, max_length=len(TOOL_NAMES), description=f"Tools the agent may use, of {', '.join(TOOL_NAMES)}; null: all of them."
+    )
+    max_tool_rounds: int | None = Field(None, ge=1, le=10, description="Model ↔ tool rounds per turn.")
 
     _name = field_validator("name")(classmethod(lambda cls, v: _blank(v)))
+    _keywords = field_validator("handoff_keywords")(classmethod(lambda cls, v: _terms(v, "keyword")))
+    _topic_names = field_validator("human_only_topics")(classmethod(lambda cls, v: _topics(v)))
+    _allowed = field_validator("allowed_tools")(classmethod(lambda cls, v: _tools(v)))
     _tiers = field_validator("default_tier", "fallback_tier")(classmethod(lambda cls, v: _tier(v)))
     _tmpl = field_validator("prompt_template")(classmethod(lambda cls, v: _template(v)))
     _lists = field_validator("restrictions", "disclaimers")(classmethod(lambda cls, v: _clean_list(v, 500)))
@@ -140,6 +207,11 @@ class FeaturesOut(BaseModel):
     voice_replies: bool
 
 
+class TopicOut(BaseModel):
+    name: str
+    phrases: list[str]
+
+
 class ProfileOut(BaseModel):
     id: uuid.UUID
     name: str
@@ -152,6 +224,12 @@ class ProfileOut(BaseModel):
     fallback_tier: str | None
     confidence_threshold: float
     features: FeaturesOut
+    handoff_keywords: list[str]
+    human_only_topics: list[TopicOut]
+    low_confidence_turns: int
+    tool_failure_streak: int
+    allowed_tools: list[str] | None = Field(description="null: every tool.")
+    max_tool_rounds: int
     is_default: bool
     version: int
     created_at: datetime
@@ -164,6 +242,9 @@ class ProfileOut(BaseModel):
             prompt_template=p.prompt_template, prompt_version=p.prompt_version, restrictions=list(p.restrictions or []),
             disclaimers=list(p.disclaimers or []), default_tier=p.default_tier, fallback_tier=p.fallback_tier,
             confidence_threshold=p.confidence_threshold, features=FeaturesOut(**{f: getattr(p, f) for f in FEATURES}),
+            handoff_keywords=list(p.handoff_keywords or []), human_only_topics=[TopicOut(**t) for t in p.human_only_topics or []],
+            low_confidence_turns=p.low_confidence_turns, tool_failure_streak=p.tool_failure_streak,
+            allowed_tools=list(p.allowed_tools) if p.allowed_tools is not None else None, max_tool_rounds=p.max_tool_rounds,
             is_default=p.is_default, version=p.version, created_at=p.created_at, updated_at=p.updated_at,
         )  # fmt: skip
 
@@ -193,7 +274,7 @@ def _columns(body: ProfileUpdate) -> dict[str, Any]:
         values |= {PERSONA_COLUMNS[k]: v for k, v in body.persona.model_dump(exclude_unset=True).items()}
     if body.features is not None:
         values |= body.features.model_dump(exclude_unset=True)
-    nullable = {"fallback_tier"}
+    nullable = {"fallback_tier", "allowed_tools"}
     if nulls := sorted(k for k, v in values.items() if v is None and k not in nullable):
         raise Problem(422, "Request is not valid", f"{', '.join(nulls)} cannot be null")
     return values
@@ -233,6 +314,10 @@ async def create_profile(body: ProfileCreate, ctx: Manager, response: Response) 
             confidence_threshold=values.pop("confidence_threshold", 0.5), is_default=is_default, version=1,
             proactive_suggestions=features.get("proactive_suggestions", False), spelling_correction=features.get("spelling_correction", True),
             rich_messages=features.get("rich_messages", True), voice_replies=features.get("voice_replies", False),
+            handoff_keywords=values.pop("handoff_keywords", None) or [], human_only_topics=values.pop("human_only_topics", None) or [],
+            low_confidence_turns=values.pop("low_confidence_turns", None) or DEFAULT_LOW_CONFIDENCE_TURNS,
+            tool_failure_streak=values.pop("tool_failure_streak", None) or DEFAULT_TOOL_FAILURE_STREAK,
+            allowed_tools=values.pop("allowed_tools", None), max_tool_rounds=values.pop("max_tool_rounds", None) or DEFAULT_MAX_TOOL_ROUNDS,
         )  # fmt: skip
         session.add(profile)
         await session.flush()

@@ -31,6 +31,8 @@ class ConversationOut(BaseModel):
     status: str
     needs_human: bool
     handoff_reason: str | None
+    assigned_agent_id: str | None
+    handed_over_at: datetime | None
     last_message_at: datetime | None
     created_at: datetime
 
@@ -64,6 +66,7 @@ def conversation_out(row: Any) -> ConversationOut:
     return ConversationOut(
         id=c.id, channel=channel, channel_account_id=c.channel_account_id, customer_id=c.customer_id, customer_name=name,
         status=c.status, needs_human=c.needs_human, handoff_reason=c.handoff_reason, last_message_at=c.last_message_at,
+        assigned_agent_id=c.assigned_agent_id, handed_over_at=c.handed_over_at,
         created_at=c.created_at,
     )  # fmt: skip
 
@@ -71,7 +74,7 @@ def conversation_out(row: Any) -> ConversationOut:
 @router.get("", response_model=Page[ConversationOut], summary="List conversations, newest first")
 async def list_conversations(
     ctx: Reader,
-    status: Annotated[Literal["open", "closed"] | None, Query()] = None,
+    status: Annotated[Literal["open", "handoff", "assigned", "closed"] | None, Query()] = None,
     channel: Annotated[str | None, Query(max_length=32)] = None,
     customer_id: Annotated[uuid.UUID | None, Query()] = None,
     needs_human: Annotated[bool | None, Query(description="Only conversations waiting for (or not for) a human.")] = None,

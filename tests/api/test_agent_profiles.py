@@ -163,3 +163,73 @@ async def test_a_reply_is_written_with_the_default_profiles_prompt(http, deps, t
     prompt = system["content"]
     assert prompt.startswith(f"You are Priya at Tenant {tenant.slug}. Be cheerful; you are patient, precise.")
     assert "- Never promise delivery dates." in prompt and "- Prices include VAT." in prompt
+
+
+async def test_hand_over_and_tool_settings_are_saved_with_defaults_and_versioned(http):
+    t = await new_admin_tenant(http)
+    profile = await _create(http, t.headers, name="Support")
+    assert (profile["handoff_keywords"], profile["human_only_topics"], profile["allowed_tools"]) == ([], [], None)
+    assert (profile["low_confidence_turns"], profile["tool_failure_streak"], profile["max_tool_rounds"]) == (3, 3, 5)
+
+    url = f"{PROFILES}/{profile['id']}"
+    changed = await http.patch(
+        url,
+        json={
+            "handoff_keywords": ["Lawyer", "  data   breach ", "lawyer", "रिफंड"],
+            "human_only_topics": [{"name": "legal", "phrases": ["lawsuit", "court", "Court"]}],
+            "low_confidence_turns": 2, "tool_failure_streak": 5, "allowed_tools": ["track_order", "list_orders", "track_order"],
+            "max_tool_rounds": 2,
+        },
+        headers={**t.headers, "If-Match": '"1"'},
+    )  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["handoff_keywords"] == ["Lawyer", "data breach", "रिफंड"]  # cleaned, a repeat in another case dropped
+    assert body["human_only_topics"] == [{"name": "legal", "phrases": ["lawsuit", "court"]}]
+    assert (body["low_confidence_turns"], body["tool_failure_streak"], body["max_tool_rounds"]) == (2, 5, 2)
+    assert body["allowed_tools"] == ["track_order", "list_orders"]
+    assert (body["version"], changed.headers["etag"], body["prompt_version"]) == (2, '"2"', 1)
+    assert (await http.get(url, headers=t.headers)).json() == body
+
+    stale = await http.patch(url, json={"max_tool_rounds": 3}, headers={**t.headers, "If-Match": '"1"'})
+    assert stale.status_code == 409
+    every_tool = await http.patch(url, json={"allowed_tools": None}, headers=t.headers)
+    assert every_tool.status_code == 200 and every_tool.json()["allowed_tools"] is None
+    no_tools = await http.patch(url, json={"allowed_tools": []}, headers=t.headers)
+    assert no_tools.json()["allowed_tools"] == [] and no_tools.json()["version"] == 4
+    same = await http.patch(url, json={"handoff_keywords": ["Lawyer", "data breach", "रिफंड"]}, headers=t.headers)
+    assert same.json()["version"] == 4  # nothing changed
+    created = await _create(http, t.headers, handoff_keywords=["refund now"], low_confidence_turns=7, allowed_tools=["create_ticket"])
+    assert (created["handoff_keywords"], created["low_confidence_turns"], created["allowed_tools"]) == (["refund now"], 7, ["create_ticket"])
+
+
+async def test_bad_hand_over_and_tool_settings_are_refused_with_a_reason(http):
+    t = await new_admin_tenant(http)
+    cases = [
+        ({"low_confidence_turns": 0}, "low_confidence_turns"),
+        ({"low_confidence_turns": 21}, "low_confidence_turns"),
+        ({"tool_failure_streak": 0}, "tool_failure_streak"),
+        ({"max_tool_rounds": 11}, "max_tool_rounds"),
+        ({"max_tool_rounds": "many"}, "max_tool_rounds"),
+        ({"allowed_tools": ["rm_rf"]}, "unknown tool 'rm_rf'"),
+        ({"allowed_tools": ["track order!"]}, "unknown tool"),
+        ({"handoff_keywords": ["!!!"]}, "could never match"),
+        ({"handoff_keywords": [""]}, "1-100 characters"),
+        ({"handoff_keywords": ["x" * 101]}, "1-100 characters"),
+        ({"handoff_keywords": [f"word{i}" for i in range(101)]}, "handoff_keywords"),
+        ({"handoff_keywords": "lawyer"}, "handoff_keywords"),
+        ({"human_only_topics": [{"name": "legal", "phrases": []}]}, "phrases"),
+        ({"human_only_topics": [{"name": " ", "phrases": ["court"]}]}, "blank"),
+        ({"human_only_topics": [{"name": "legal", "phrases": ["court"], "owner": "x"}]}, "owner"),
+        ({"human_only_topics": [{"name": "Legal", "phrases": ["a"]}, {"name": "legal", "phrases": ["b"]}]}, "appears twice"),
+        ({"human_only_topics": [{"name": "legal", "phrases": ["?"]}]}, "could never match"),
+    ]
+    for fields, reason in cases:
+        r = await http.post(PROFILES, json={"name": "A", **fields}, headers=t.headers)
+        assert r.status_code == 422, (fields, r.text)
+        assert reason in r.text, (fields, r.text)
+    url = f"{PROFILES}/{(await _create(http, t.headers, name='Ok'))['id']}"
+    for field in ("handoff_keywords", "human_only_topics", "low_confidence_turns", "tool_failure_streak", "max_tool_rounds"):
+        r = await http.patch(url, json={field: None}, headers=t.headers)
+        assert r.status_code == 422 and f"{field} cannot be null" in r.text, (field, r.text)
+    assert (await http.get(url, headers=t.headers)).json()["version"] == 1  # nothing was half-applied

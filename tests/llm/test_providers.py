@@ -36,7 +36,7 @@ TOOLS = [
         {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]},
     ),
 ]
-ORDER_QUESTION = ChatMessage("user", "Where is my order A-1001?")
+ORDER_QUESTION = ChatMessage("user", "Please track my order A-1001")
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ async def test_tool_choice_is_honoured(make, kind):
     forced = await provider.complete(CompletionRequest(greeting, tools=TOOLS, tool_choice="required"))
     free = await provider.complete(CompletionRequest(greeting, tools=TOOLS))
 
-    assert (refused.tool_calls, refused.text) == ([], f"[{MODEL}] Where is my order A-1001?")
+    assert (refused.tool_calls, refused.text) == ([], f"[{MODEL}] Please track my order A-1001")
     assert [c.name for c in forced.tool_calls] == ["lookup_faq"]
     assert (free.tool_calls, free.text) == ([], f"[{MODEL}] Hello!")
 

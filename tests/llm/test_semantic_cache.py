@@ -143,7 +143,7 @@ LOOKUP_TOOL = ToolDefinition("track_order", "Find an order", {"type": "object", 
 @pytest.mark.parametrize(
     "turns, options",
     [
-        (["What are your opening hours?"], {"tools": [LOOKUP_TOOL]}),  # tools offered: the model could have used them
+        (["Please track my order A-1001"], {"tools": [LOOKUP_TOOL]}),  # the model called a tool
         (["I'm Asha from Pune", "Hello Asha!", "What are your opening hours?"], {}),  # shaped by an earlier message
         (["What are your opening hours?"], {"uses_customer_data": True}),
         (["What are your opening hours?"], {"max_tokens": 2}),  # cut short: finish_reason "length"
@@ -157,6 +157,15 @@ async def test_answers_that_depend_on_more_than_the_question_are_never_stored(ga
     assert not [k async for k in deps.redis.scan_iter(f"scache:{{{tenant}}}:*")]
     plain = await gateway.ask(tenant, _provider(standin), "What are your opening hours?")
     assert plain.provider == "primary" and len(standin.calls) == 2
+
+
+async def test_an_answer_given_without_the_offered_tools_is_stored(gateway, standin):
+    # The agent offers its tools on every turn; an FAQ answered in words is still the question's alone.
+    tenant = str(uuid.uuid4())
+    first = await gateway.ask(tenant, _provider(standin), "What are your opening hours?", tools=[LOOKUP_TOOL])
+    assert first.provider == "primary" and not first.completion.tool_calls
+    again = await gateway.ask(tenant, _provider(standin), "What time do you open?", tools=[LOOKUP_TOOL])
+    assert again.provider == "cache" and again.completion.text == first.completion.text
 
 
 async def test_answers_expire(gateway, standin):

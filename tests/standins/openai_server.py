@@ -5,10 +5,11 @@ answered and to which message. Behaviour switches let tests make it fail, stall 
 
 Tools, decided by `decide_reply` (the Anthropic stand-in shares it, so both answer alike):
 - if tools are offered (and tool_choice isn't "none") and the last message is the user's, it
-  calls the first tool one of whose name's words (`track_order` -> track, order) appears in that
-  message, or the first tool when tool_choice is "required"; the call's only argument is the
-  tool's first parameter, set to the message's last word without its punctuation
-  ("Where is my order A-1001?" -> track_order(order_id="A-1001"));
+  calls the first tool all of whose name's words (`track_order` -> track, order; `handoff_to_human`
+  -> handoff, human) appear in that message, or the first tool when tool_choice is "required"; the
+  call's only argument is the tool's first parameter, set to the message's last word without its
+  punctuation ("Please track my order A-1001" -> track_order(order_id="A-1001")). All words, not
+  any: an agent offers many tools on every turn, and "my order" alone must not call one;
 - if the last message is a tool result, it answers `"[<model>] <that result>"`.
 A reply longer than max_tokens words is cut there with finish_reason "length". `stream: true`
 answers in server-sent chunks, one per word, in OpenAI's chunk format.
@@ -71,10 +72,14 @@ def _pick_tool(message: str, tools: list[dict], tool_choice: str) -> dict | None
     if named:
         return named[0]
     said = set(re.findall(r"[a-z0-9]+", message.lower()))
-    mentioned = [t for t in tools if said & set(re.split(r"[_\-]", t["name"].lower()))]
+    mentioned = [t for t in tools if _name_words(t["name"]) <= said]
     if mentioned:
         return mentioned[0]
     return tools[0] if tool_choice == "required" else None
+
+
+def _name_words(tool_name: str) -> set[str]:
+    return set(re.split(r"[_\-]", tool_name.lower())) - {"to", "a", "the", "of", "for", "by"}
 
 
 def _tool_arguments(message: str, schema: dict) -> dict[str, Any]:
@@ -108,6 +113,9 @@ class OpenAIStandIn:
     drop_marker: str = "DROP"  # a last user message containing this gets its connection cut mid-answer
     cut_marker: str = "CUT"  # ...this ends a streamed answer cleanly after one word, with no [DONE] (a proxy giving up)
     raw_tool_arguments: str | None = None  # sent as a tool call's arguments instead of the JSON (a model's broken output)
+    # Calls a test scripts: each request that offers tools takes the next (name, arguments), in
+    # place of decide_reply's pick (a model that keeps calling tools, or calls one wrongly).
+    scripted_tool_calls: list[tuple[str, dict]] = field(default_factory=list)
     embedding_dimensions: int = 16  # when the request names no `dimensions`
     embed_delay_seconds: float = 0.0  # every embeddings call takes this long (ingestion tests)
     calls: list[dict] = field(default_factory=list)
@@ -123,6 +131,7 @@ class OpenAIStandIn:
 
     def reset(self) -> None:
         self.fail_with = self.retry_after = self.raw_tool_arguments = None
+        self.scripted_tool_calls.clear()
         self.slow_seconds = self.embed_delay_seconds = 0.0
 
     def calls_for(self, model: str) -> list[dict]:
@@ -166,7 +175,11 @@ class OpenAIStandIn:
         if isinstance(choice, dict):
             choice = choice.get("function", {}).get("name", "required")
         max_tokens = int(body.get("max_completion_tokens") or body.get("max_tokens") or 4096)
-        reply = decide_reply(body["model"], turns, tools, choice, max_tokens)
+        if tools and choice != "none" and self.scripted_tool_calls:
+            name, arguments = self.scripted_tool_calls.pop(0)
+            reply = Reply(tool_name=name, tool_arguments=arguments)
+        else:
+            reply = decide_reply(body["model"], turns, tools, choice, max_tokens)
         reply.raw_arguments = self.raw_tool_arguments
         call_id = f"call_{next(self._ids)}"
         stall = self.slow_seconds if self.slow_seconds and self.slow_marker in last_user else 0.0

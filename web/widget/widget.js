@@ -58,8 +58,10 @@ function frontdeskWidget(config) {
   var outbox = asArray(load("outbox", [])); // sent, not answered yet: resent after each reconnect
   var transcript = asArray(load("transcript", []));
   var answered = {};
+  var pushed = {}; // ids of messages the server pushed (a person's reply, a follow-up): shown once
   transcript.forEach(function (entry) {
     if (entry.in_reply_to) answered[entry.in_reply_to] = true;
+    if (entry.pushed_id) pushed[entry.pushed_id] = true;
   });
 
   function asArray(value) {
@@ -315,6 +317,13 @@ function frontdeskWidget(config) {
       scrollDown();
     },
     reply: onReply,
+    message: function (frame) {
+      if (typeof frame.text !== "string" || !frame.text) return;
+      if (frame.id && pushed[frame.id]) return;
+      if (frame.id) pushed[frame.id] = true;
+      addMessage("agent", frame.text, frame.author ? "fd-msg-person" : "");
+      remember({ who: "agent", text: frame.text, pushed_id: frame.id || null });
+    },
     error: onError,
     pong: function () {},
   };

@@ -1,0 +1,292 @@
+"""Building what the model reads for a turn: the persona, the customer, their orders, the channel,
+the knowledge found, the conversation's memory and as many recent turns as the budget allows.
+
+Read-only: the one effect is reading the tenant's rows, inside a tenant transaction (row-level
+security on top of the tenant filters). The fitting itself is agent/context.py's, pure, so a
+retry with the same rows builds the same messages.
+"""
+
+# Payload dataclasses keep real (not string) annotations: Temporal resolves their type hints
+# on every payload it decodes, and string annotations turn that into an eval each time.
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.deps import ActivityDeps
+from activities.knowledge import KnowledgePassage
+from activities.replies import knowledge_prompt
+from agent.context import ContextSection, Turn, current_turn_start, fit_context
+from agent.language import ENGLISH, Language, conversation_language, reply_language_instruction
+from agent.memory import extract_facts, facts_text, merge_facts
+from agent.summary import needs_summary
+from channels.base import Capabilities
+from llm.base import ChatMessage
+from models import conversation_memory_store as store
+from models.messages_store import PHONE_CHANNELS, contact_phone
+from models.tenant_db import tenant_transaction
+
+# More than a 3000-token budget ever holds: the rest of the conversation is the summary's.
+HISTORY_LOAD_LIMIT = 60
+LANGUAGE_SAMPLE_MESSAGES = 6
+MAX_TOPIC_QUOTE_CHARS = 200
+
+# What is kept longest when the budget is short (agent/context.HistoryPolicy puts the last six
+# turns at 75 and older ones at 25). The persona and the reply language are required.
+SUMMARY_PRIORITY = 90
+KEY_FACTS_PRIORITY = 85
+RETURNING_PRIORITY = 80
+KNOWLEDGE_PRIORITY = 70
+ORDERS_PRIORITY = 60
+PROFILE_PRIORITY = 50
+CHANNEL_PRIORITY = 40
+
+# Channels that reach us without a webhook adapter (channels/registry.py) and what they show.
+# Web chat's widget (web/widget/widget.js) renders buttons under a reply.
+OTHER_CHANNEL_CAPABILITIES = {"webchat": Capabilities(max_text_chars=4000, max_buttons=5, max_button_title_chars=40)}
+# The summariser's "preferred_language" key fact, for a conversation whose messages say nothing.
+PREFERRED_LANGUAGES = {"english": ENGLISH, "hindi": Language("hi", "devanagari"), "hinglish": Language("hinglish", "latin")}
+CHANNEL_LABELS = {
+    "whatsapp": "WhatsApp",
+    "webchat": "the web chat",
+    "messenger": "Facebook Messenger",
+    "instagram": "Instagram",
+    "telegram": "Telegram",
+    "twilio": "SMS",
+    "webhook": "the tenant's own app",
+}
+
+
+@dataclass
+class BuildContextInput:
+    tenant_id: str
+    conversation_id: str
+    # Checked as a UUID; whose conversation it is comes from the conversation row itself.
+    customer_id: str
+    channel: str
+    system_prompt: str  # the agent profile's rendered persona prompt
+    # What the turn's search_knowledge found for the question, best first.
+    knowledge: list[KnowledgePassage] = field(default_factory=list)
+    budget_tokens: int = 3000
+    reserve_for_reply: int = 300
+    # A customer silent this long starts afresh: older turns leave, their summary and key facts stay.
+    idle_expiry_minutes: int = 30
+
+
+@dataclass
+class AgentContext:
+    messages: list[ChatMessage]
+    tokens: int
+    # What did not fit (section names, "<n> older messages"): shown in the turn's history.
+    dropped: list[str]
+    language: str  # "en", "hi", "hinglish", ... (agent/language.py)
+    # Refresh the rolling summary after this turn, of the messages up to summary_through_seq.
+    summary_due: bool
+    newest_seq: int
+    summary_through_seq: int | None = None
+    # Turns from before the customer's last pause of more than idle_expiry_minutes were left out.
+    expired: bool = False
+    returning_topic: str | None = None  # the previous topic they were asked about
+
+
+def _invalid(message: str) -> ApplicationError:
+    return ApplicationError(message, type="InvalidInput", non_retryable=True)
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise _invalid(f"{what} is not a UUID: {value!r}") from None
+
+
+def channel_text(channel: str, capabilities: Capabilities | None) -> str:
+    label = CHANNEL_LABELS.get(channel, channel)
+    if capabilities is None:
+        return f"The customer writes on {label}. Reply in plain text and keep it short."
+    lines = [
+        f"The customer writes on {label}. A reply holds at most {capabilities.max_text_chars} characters; a few sentences is best."
+    ]
+    if capabilities.max_buttons:
+        lines.append(
+            f"It can show up to {capabilities.max_buttons} buttons: when the customer must choose, offer at most that many clear choices."
+        )
+    else:
+        lines.append("It shows no buttons: when the customer must choose, offer a short numbered list.")
+    return "\n".join(lines)
+
+
+def profile_text(profile: store.CustomerProfile | None) -> str:
+    if profile is None:
+        return ""
+    lines = ["About the customer:"]
+    if profile.display_name:
+        lines.append(f"- Name: {profile.display_name}")
+    if profile.email:
+        lines.append(f"- E-mail: {profile.email}")
+    if profile.phone:
+        lines.append(f"- Phone: {profile.phone}")
+    # A web-chat session id or a Telegram chat id means nothing to anyone: only the channel is shown.
+    reaches = [
+        f"{CHANNEL_LABELS.get(channel, channel)} ({contact_phone(channel, external_id) or external_id})"
+        if channel in PHONE_CHANNELS
+        else CHANNEL_LABELS.get(channel, channel)
+        for channel, external_id in profile.identities
+    ]
+    if reaches:
+        lines.append("- Reaches us on: " + ", ".join(dict.fromkeys(reaches)))
+    return "\n".join(lines) if len(lines) > 1 else ""
+
+
+def orders_text(orders: Sequence[store.OrderSummary]) -> str:
+    if not orders:
+        return ""
+    lines = ["The customer's most recent orders, newest first:"]
+    for o in orders:
+        placed = f" placed {o.placed_at.date().isoformat()}" if o.placed_at else ""
+        parts = [o.status]
+        if o.financial_status:
+            parts.append(f"payment {o.financial_status}")
+        parts.append(f"fulfillment {o.fulfillment_status or 'not started'}")
+        if o.total is not None:
+            parts.append(f"total {o.total} {o.currency or ''}".rstrip())
+        lines.append(f"- {o.number}{placed}: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+def returning_text(topic: str) -> str:
+    return (
+        f"The customer talked to us before about: {topic}. Greet them and, unless their message is clearly "
+        "about something else, ask whether they are writing about that."
+    )
+
+
+def _language(turns: Sequence[Turn], facts: dict) -> Language:
+    texts = [t.text for t in turns if t.role == "user"][-LANGUAGE_SAMPLE_MESSAGES:]
+    lang = conversation_language(texts)
+    if lang.evidence == 0:
+        # Nothing the customer wrote says it ("ok", an order number): what the summary noted does.
+        return PREFERRED_LANGUAGES.get(str(facts.get("preferred_language") or "").strip().lower(), lang)
+    return lang
+
+
+class ContextActivities:
+    def __init__(self, deps: ActivityDeps) -> None:
+        self._deps = deps
+
+    def _capabilities(self, channel: str) -> Capabilities | None:
+        if channel in self._deps.channels:
+            return self._deps.channels.get(channel).capabilities
+        return OTHER_CHANNEL_CAPABILITIES.get(channel)
+
+    @activity.defn
+    async def build_context(self, input: BuildContextInput) -> AgentContext:
+        tenant_id = _uuid(input.tenant_id, "tenant_id")
+        conversation_id = _uuid(input.conversation_id, "conversation_id")
+        _uuid(input.customer_id, "customer_id")
+        if input.budget_tokens <= input.reserve_for_reply or input.reserve_for_reply < 0:
+            raise _invalid(f"budget_tokens ({input.budget_tokens}) must exceed reserve_for_reply ({input.reserve_for_reply})")
+        if input.idle_expiry_minutes <= 0:
+            raise _invalid("idle_expiry_minutes must be positive")
+
+        async with tenant_transaction(self._deps.sessions, tenant_id) as session:
+            # The conversation row says whose it is (another tenant's id finds no row at all).
+            customer_id = await store.conversation_customer(session, tenant_id, conversation_id)
+            if customer_id is None:
+                raise _invalid(f"tenant {tenant_id} has no conversation {conversation_id}")
+            loaded = await store.recent_turns(session, tenant_id, conversation_id, HISTORY_LOAD_LIMIT + 1)
+            # One more than the limit: if it came, older messages exist and its seq is the newest of them.
+            earlier_seq = loaded.pop(0).seq if len(loaded) > HISTORY_LOAD_LIMIT else None
+            loaded = [t for t in loaded if t.text]
+            memory = await store.load_memory(session, tenant_id, conversation_id)
+            profile = await store.customer_profile(session, tenant_id, customer_id)
+            orders = await store.recent_orders(session, tenant_id, customer_id)
+            start = current_turn_start(loaded)
+            session_start = _session_start(loaded, start, timedelta(minutes=input.idle_expiry_minutes))
+            # Greeted with the previous topic: the first message of a conversation, or the first
+            # after a pause (later turns of that session have already been greeted).
+            fresh_start = (session_start == start and start > 0) or (start == 0 and earlier_seq is None)
+            previous = await store.previous_memory(session, tenant_id, customer_id) if fresh_start else None
+
+        history = loaded[session_start:]
+        expired_turns = loaded[:session_start]
+        summarised = memory.summarised_through_seq if memory else 0
+        facts = merge_facts(previous.key_facts if previous else {}, memory.key_facts if memory else {})
+        # What the customer typed since the last summary: order numbers and contacts are known
+        # at once, before (and whatever) the summariser writes.
+        facts = merge_facts(extract_facts([t.text for t in loaded if t.role == "user" and t.seq > summarised]), facts)
+        topic = _previous_topic(previous, expired_turns) if fresh_start else None
+        lang = _language(loaded, facts)
+
+        sections = [
+            ContextSection("persona", input.system_prompt, 100, required=True),
+            ContextSection("channel", channel_text(input.channel, self._capabilities(input.channel)), CHANNEL_PRIORITY),
+            ContextSection("customer profile", profile_text(profile), PROFILE_PRIORITY),
+            ContextSection("orders", orders_text(orders), ORDERS_PRIORITY),
+            ContextSection("previous topic", returning_text(topic) if topic else "", RETURNING_PRIORITY),
+            ContextSection(
+                "key facts", "Key facts about this customer:\n" + facts_text(facts) if facts else "", KEY_FACTS_PRIORITY
+            ),
+            ContextSection("knowledge", knowledge_prompt(input.knowledge) if input.knowledge else "", KNOWLEDGE_PRIORITY),
+            ContextSection("language", reply_language_instruction(lang), 100, required=True),
+        ]
+        summary = None
+        if memory and memory.summary:
+            heading = "Summary of the earlier conversation" + (" (the customer has been away since)" if expired_turns else "")
+            summary = ContextSection("summary", f"{heading}:\n{memory.summary}", SUMMARY_PRIORITY)
+        fitted = fit_context(
+            sections,
+            history,
+            input.budget_tokens,
+            input.reserve_for_reply,
+            summary=summary,
+            history_complete=not expired_turns and earlier_seq is None,
+        )
+        dropped = list(fitted.dropped)
+        if expired_turns:
+            dropped.append(f"{len(expired_turns)} messages from before the customer was away")
+        cut = fitted.summarised_through_seq
+        expired_seqs = [t.seq for t in expired_turns]
+        out_of_window = expired_seqs + [t.seq for t in history if cut is not None and t.seq <= cut]
+        due = (
+            # After a pause is when the key facts must reach the memory: any expired turn counts.
+            needs_summary(expired_seqs, summarised, min_new=1)
+            or needs_summary(out_of_window, summarised, earlier_seq=earlier_seq)
+        )
+        return AgentContext(
+            messages=fitted.messages,
+            tokens=fitted.tokens,
+            dropped=dropped,
+            language=lang.code,
+            summary_due=due,
+            newest_seq=loaded[-1].seq if loaded else 0,
+            summary_through_seq=max(out_of_window, default=earlier_seq) if due else None,
+            expired=bool(expired_turns),
+            returning_topic=topic,
+        )
+
+
+def _session_start(turns: Sequence[Turn], start: int, idle: timedelta) -> int:
+    """Index of the first turn after the customer's last pause longer than `idle` (0: none).
+
+    Up to `start`, the customer's current message: the pause before it starts a new session, and
+    so does one before any earlier turn, so the turns before a pause stay out on later turns too."""
+    for index in range(min(start, len(turns) - 1), 0, -1):
+        before, after = turns[index - 1].created_at, turns[index].created_at
+        if before is not None and after is not None and after - before > idle:
+            return index
+    return 0
+
+
+def _previous_topic(previous: store.Memory | None, expired_turns: Sequence[Turn]) -> str | None:
+    if previous and previous.last_topic:
+        return previous.last_topic
+    # Not summarised yet (the summary runs after the turn): the customer's last words then are the topic.
+    last_words = next((t.text for t in reversed(expired_turns) if t.role == "user"), None)
+    if last_words is None:
+        return None
+    quote = last_words.strip().replace("\n", " ")
+    return f'"{quote[:MAX_TOPIC_QUOTE_CHARS]}{"…" if len(quote) > MAX_TOPIC_QUOTE_CHARS else ""}"'
