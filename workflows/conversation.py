@@ -186,7 +186,7 @@ class ConversationWorkflow:
                     lambda: bool(self._state.pending)
                     or bool(self._state.admin)
                     or self._should_continue_as_new()
-                    or self._timer_deadlines() != deadlines,
+                    or self._timer_deadlines() != deadlines,  # noqa: B023 - awaited within this iteration
                     timeout=self._until_next_wake(),
                 )
             except asyncio.TimeoutError:
