@@ -17,8 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
-from activities.knowledge import KnowledgePassage
-from activities.replies import knowledge_prompt
+from activities.knowledge import KnowledgePassage, knowledge_prompt
 from agent.context import ContextSection, Turn, current_turn_start, fit_context
 from agent.language import ENGLISH, Language, conversation_language, reply_language_instruction
 from agent.memory import extract_facts, facts_text, merge_facts

@@ -10,7 +10,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
-from agent.handoff import AgentSettings
+from agent.handoff import AgentSettings, HandoffTrigger, detect_trigger
+from agent.language import detect_language
 from core import events
 from core.ttl_cache import TtlCache
 from models import agent_profiles_store, handoff_store
@@ -41,12 +42,24 @@ def _uuid(value: str, what: str) -> uuid.UUID:
         raise ApplicationError(f"{what} is not a UUID: {value!r}", type="InvalidInput", non_retryable=True) from None
 
 
+@dataclass
+class AssessMessageInput:
+    tenant_id: str
+    text: str  # the customer's new messages of the turn, one per line
+
+
+@dataclass
+class MessageAssessment:
+    settings: AgentSettings
+    trigger: HandoffTrigger | None = None  # the customer asked for a person, a keyword, a human-only topic
+    language: str | None = None  # "en", "hi", "hinglish", ...; None when the words do not tell
+
+
 class HandoffActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self._deps = deps
         self._settings: TtlCache[uuid.UUID, AgentSettings] = TtlCache(SETTINGS_CACHE_SECONDS)
 
-    @activity.defn
     async def load_agent_settings(self, tenant_id: str) -> AgentSettings:
         """The tenant's default agent profile as turn settings (defaults without a profile)."""
         tenant = _uuid(tenant_id, "tenant_id")
@@ -58,6 +71,19 @@ class HandoffActivities:
         return await self._settings.get_or_load(tenant, load)
 
     @activity.defn
+    async def assess_message(self, input: AssessMessageInput) -> MessageAssessment:
+        """The turn's settings, and what the customer's words ask for: a person (a trigger) and
+        which language to answer in. An activity, not workflow code: its answer is kept in the
+        history, so improving the phrase lists never changes how an old turn replays."""
+        settings = await self.load_agent_settings(input.tenant_id)
+        language = detect_language(input.text)
+        return MessageAssessment(
+            settings=settings,
+            trigger=detect_trigger(input.text, settings.handoff) if input.text.strip() else None,
+            language=language.code if language.evidence and language.code != "unknown" else None,
+        )
+
+    @activity.defn
     async def record_handoff_state(self, input: HandoffStateInput) -> HandoffStateResult:
         """Commits the state, then tells the tenant's dashboards; a repeat changes nothing and
         announces nothing (a retried or replayed step)."""
@@ -65,7 +91,9 @@ class HandoffActivities:
         conversation_id = _uuid(input.conversation_id, "conversation_id")
         try:
             async with self._deps.sessions.begin() as session:
-                change = await handoff_store.record_state(session, tenant_id, conversation_id, input.state, input.reason, input.agent_id)
+                change = await handoff_store.record_state(
+                    session, tenant_id, conversation_id, input.state, input.reason, input.agent_id
+                )
         except (ValueError, handoff_store.ConversationNotFound) as exc:
             raise ApplicationError(str(exc), type="InvalidInput", non_retryable=True) from exc
         if change.changed:

@@ -62,6 +62,20 @@ class SearchKnowledgeResult:
     top_score: float | None = None
 
 
+def knowledge_prompt(passages: list[KnowledgePassage]) -> str:
+    """The passages as numbered sources the model cites, e.g. "[2]"."""
+    lines = [
+        "Answer from the knowledge base excerpts below when they cover the question, and cite the "
+        "excerpt you used as [n]. If they do not cover it, say you are not sure rather than guess.",
+    ]
+    for n, p in enumerate(passages, start=1):
+        # An entry's only section is its title: "Returns", not "Returns › Returns".
+        where = " › ".join(dict.fromkeys(part for part in (p.title, p.section_title) if part))
+        page = f", page {p.page}" if p.page else ""
+        lines.append(f"[{n}] ({where}{page})\n{p.text}")
+    return "\n\n".join(lines)
+
+
 def _passage(p: Passage) -> KnowledgePassage:
     c = p.citation
     return KnowledgePassage(

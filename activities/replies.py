@@ -15,9 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.context import BuildContextInput, ContextActivities
 from activities.deps import ActivityDeps
-from activities.knowledge import KnowledgePassage
+from activities.knowledge import KnowledgePassage, knowledge_prompt
+from agent.memory import merge_facts
 from agent.prompt import render_system_prompt
+from agent.summary import parse_summary, summary_request
 from agent.tools.builtin import default_registry
 from agent.tools.registry import ToolRegistry
 from core import events
@@ -32,7 +35,9 @@ from llm.pricing import Price, tenant_prices
 from llm.router import RoutingPolicy
 from llm.semantic_cache import CachePolicy, SemanticCache
 from models import accounts_store, agent_profiles_store, messages_store
+from models import conversation_memory_store as memory_store
 from models.llm_usage import LlmUsage
+from models.tenant_db import tenant_transaction
 
 SETUP_CACHE_SECONDS = 5.0
 # An agent profile edit reaches the replies within this long (issue 8: 5-minute cached reads).
@@ -59,6 +64,11 @@ class GenerateReplyInput:
     scratch: list[ChatMessage] = field(default_factory=list)
     # Said to the model after the history (a declined confirmation, the round limit reached).
     notes: list[str] = field(default_factory=list)
+    # The agent's context (issue 8): set, the prompt is built by activities/context.py within a
+    # token budget (persona, customer, orders, summary, newest turns); unset, the last
+    # `history_limit` messages as before (runs started before the agent patch).
+    customer_id: str | None = None
+    channel: str = ""
 
 
 @dataclass
@@ -76,6 +86,16 @@ class GeneratedReply:
     decisions: list[str] = field(default_factory=list)
     # The model wants these tools run before it answers (the workflow runs them, then asks again).
     tool_calls: list[ToolCall] = field(default_factory=list)
+    language: str | None = None  # the customer's, as the context builder read it ("hinglish", "hi", ...)
+    # The rolling summary should take in the messages up to this seq (summarize_conversation).
+    summary_through_seq: int | None = None
+
+
+@dataclass
+class SummarizeInput:
+    tenant_id: str
+    conversation_id: str
+    through_seq: int
 
 
 def system_prompt(tenant_name: str) -> str:
@@ -84,20 +104,6 @@ def system_prompt(tenant_name: str) -> str:
         "in the customer's language. If you do not know something, say so and offer to bring in "
         "a person from the team; never invent orders, prices or policies."
     )
-
-
-def knowledge_prompt(passages: list[KnowledgePassage]) -> str:
-    """The passages as numbered sources the model cites, e.g. "[2]"."""
-    lines = [
-        "Answer from the knowledge base excerpts below when they cover the question, and cite the "
-        "excerpt you used as [n]. If they do not cover it, say you are not sure rather than guess.",
-    ]
-    for n, p in enumerate(passages, start=1):
-        # An entry's only section is its title: "Returns", not "Returns › Returns".
-        where = " › ".join(dict.fromkeys(part for part in (p.title, p.section_title) if part))
-        page = f", page {p.page}" if p.page else ""
-        lines.append(f"[{n}] ({where}{page})\n{p.text}")
-    return "\n\n".join(lines)
 
 
 def knowledge_fingerprint(passages: list[KnowledgePassage]) -> str:
@@ -125,6 +131,7 @@ class ReplyActivities:
     def __init__(self, deps: ActivityDeps, tools: ToolRegistry | None = None) -> None:
         self._deps = deps
         self._tools = tools or default_registry()
+        self._context = ContextActivities(deps)
         # Read on every turn, changed rarely: a provider or policy change applies within these seconds.
         self._setups: TtlCache[uuid.UUID, TenantChatSetup] = TtlCache(SETUP_CACHE_SECONDS)
         self._system_prompts: TtlCache[uuid.UUID, str] = TtlCache(PROFILE_PROMPT_CACHE_SECONDS)
@@ -184,14 +191,27 @@ class ReplyActivities:
             setup = await self._setup(session, tenant_id)
             if not setup.providers:
                 raise ApplicationError("no chat provider is configured", type="NoProviderConfigured", non_retryable=True)
-            history = await messages_store.recent_history(
-                session, tenant_id, uuid.UUID(input.conversation_id), input.history_limit
-            )
             instructions = await self._system_prompt(session, tenant_id, setup.name)
-        messages = [ChatMessage("system", instructions)]
-        if input.knowledge:
-            messages.append(ChatMessage("system", knowledge_prompt(input.knowledge)))
-        messages += [ChatMessage("user" if d == "inbound" else "assistant", t) for d, t in history if t]
+            if input.customer_id is None:
+                history = await messages_store.recent_history(session, tenant_id, uuid.UUID(input.conversation_id), input.history_limit)
+        context = None
+        if input.customer_id is not None:
+            context = await self._context.build_context(
+                BuildContextInput(
+                    tenant_id=input.tenant_id,
+                    conversation_id=input.conversation_id,
+                    customer_id=input.customer_id,
+                    channel=input.channel,
+                    system_prompt=instructions,
+                    knowledge=input.knowledge,
+                )
+            )
+            messages = list(context.messages)
+        else:
+            messages = [ChatMessage("system", instructions)]
+            if input.knowledge:
+                messages.append(ChatMessage("system", knowledge_prompt(input.knowledge)))
+            messages += [ChatMessage("user" if d == "inbound" else "assistant", t) for d, t in history if t]
         messages += input.scratch
         messages += [ChatMessage("system", note) for note in input.notes]
         tools = [t.definition() for t in self._tools.allowed(input.tool_names)] if input.offer_tools else []
@@ -214,7 +234,53 @@ class ReplyActivities:
         for alert in result.alerts:  # logged, and on the tenant's dashboard event stream
             log.warning("LLM budget alert", tenant_id=input.tenant_id, alert=alert)
             events.publish(self._deps.redis, input.tenant_id, "llm.budget_alert", alert=alert)
-        return _reply_or_raise(result)
+        reply = _reply_or_raise(result)
+        if context is not None:
+            reply.language = context.language
+            reply.summary_through_seq = context.summary_through_seq if context.summary_due else None
+        return reply
+
+    @activity.defn
+    async def summarize_conversation(self, input: SummarizeInput) -> bool:
+        """Folds the messages up to `through_seq` into the conversation's rolling summary and key
+        facts (run in the background after a turn). Idempotent: a summary never moves back."""
+        tenant_id, conversation_id = uuid.UUID(input.tenant_id), uuid.UUID(input.conversation_id)
+        async with self._deps.statements() as session:
+            setup = await self._setup(session, tenant_id)
+        async with tenant_transaction(self._deps.sessions, tenant_id) as session:
+            memory = await memory_store.load_memory(session, tenant_id, conversation_id)
+            after = memory.summarised_through_seq if memory else 0
+            if after >= input.through_seq:
+                return False  # a retry, or a newer summary already written
+            turns = await memory_store.turns_to_summarise(session, tenant_id, conversation_id, after_seq=after, through_seq=input.through_seq)
+        if not turns or not setup.providers:
+            return False
+        facts = memory.key_facts if memory else {}
+        call = GatewayCall(
+            tenant_id=input.tenant_id,
+            request=summary_request(memory.summary if memory else None, facts, turns),
+            providers=setup.providers,
+            routing=setup.routing,
+            budget=setup.budget,
+            prices=setup.prices,
+            conversation_id=input.conversation_id,
+            agent="summary",
+        )
+        async with heartbeating():
+            result = await self._gateway.call(call)
+        if result.completion is None:
+            _reply_or_raise(result)  # raises the right (retryable or not) error
+        summary, new_facts, topic = parse_summary(result.completion.text)
+        async with tenant_transaction(self._deps.sessions, tenant_id) as session:
+            return await memory_store.save_summary(
+                session,
+                tenant_id,
+                conversation_id,
+                summary=summary,
+                key_facts=merge_facts(facts, new_facts),
+                last_topic=topic or (memory.last_topic if memory else None),
+                through_seq=input.through_seq,
+            )
 
     def _token_publisher(self, conversation_id: str):
         channel = events.conversation_channel(conversation_id)

@@ -33,6 +33,8 @@ _NOTICES: dict[str, dict[str, str]] = {
 def notice(kind: str, language: str | None) -> str:
     """The notice in `language` ("hi", "hi-Latn", "es-MX" → "es"), else in English."""
     texts = _NOTICES[kind]
+    if language == "hinglish":  # agent/language.py's code for Hindi written in Latin script
+        language = "hi-Latn"
     if language in texts:
         return texts[language]
     base = (language or "en").split("-")[0].lower()

@@ -75,11 +75,12 @@ def build_worker(
         activities += [messages.record_transcript, media.download_media]
         activities += [messages.push_webchat_message, messages.mark_followup_sent]
         handoff = HandoffActivities(deps)
-        activities += [handoff.load_agent_settings, handoff.record_handoff_state]
+        activities += [handoff.assess_message, handoff.record_handoff_state]
     if queue == (settings.llm_task_queue or settings.task_queue):
         # The turn's knowledge search sits with the replies: both embed text with the same model.
         tools = tools or default_registry()
-        activities += [ReplyActivities(deps, tools).generate_reply, KnowledgeActivities(deps).search_knowledge]
+        replies = ReplyActivities(deps, tools)
+        activities += [replies.generate_reply, replies.summarize_conversation, KnowledgeActivities(deps).search_knowledge]
         activities.append(ToolActivities(deps, tools).run_tool)  # beside the embedder: search_knowledge
     if queue == (settings.ingest_task_queue or settings.task_queue):
         workflows += [IngestDocumentWorkflow, ReembedKnowledgeWorkflow]

@@ -81,6 +81,8 @@ class AgentOutcome:
     tool_failures: int = 0
     tool_successes: int = 0
     tools_used: list[str] = field(default_factory=list)
+    language: str | None = None  # the customer's language, as the context builder read it
+    summary_through_seq: int | None = None  # set: refresh the rolling summary up to this message
 
 
 @dataclass
@@ -122,6 +124,8 @@ class AgentTurn:
                 tool_names=s.allowed_tools,
                 scratch=scratch,
                 notes=[] if offer else [ROUND_LIMIT_NOTE],
+                customer_id=s.customer_id,
+                channel=s.channel,
             )
             try:
                 reply = await self._generate(request)
@@ -133,6 +137,8 @@ class AgentTurn:
                 return self._outcome
             if reply.failovers:
                 workflow.logger.warning("reply came after failover", extra={"decisions": reply.decisions})
+            self._outcome.language = reply.language or self._outcome.language
+            self._outcome.summary_through_seq = reply.summary_through_seq or self._outcome.summary_through_seq
             if not reply.tool_calls or not offer:
                 self._outcome.text = reply.text
                 return self._outcome

@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import AcknowledgeInboundInput, DeliveryActivities, SendReplyInput
-    from activities.handoff import HandoffActivities, HandoffStateInput
+    from activities.handoff import AssessMessageInput, HandoffActivities, HandoffStateInput
     from activities.knowledge import KnowledgeActivities, KnowledgePassage, SearchKnowledgeInput
     from activities.media import DownloadMediaInput, MediaActivities
     from activities.messages import (
@@ -32,10 +32,10 @@ with workflow.unsafe.imports_passed_through():
         PushWebchatInput,
         RecordTranscriptInput,
     )
-    from activities.replies import GeneratedReply, GenerateReplyInput, ReplyActivities
+    from activities.replies import GeneratedReply, GenerateReplyInput, ReplyActivities, SummarizeInput
     from activities.voice import SynthesizeSpeechInput, TranscribeAudioInput, VoiceActivities
     from agent.confirmation import read_answer
-    from agent.handoff import HandoffCounters, after_turn, budget_exhausted, detect_trigger
+    from agent.handoff import HandoffCounters, after_turn, budget_exhausted
     from agent.notices import notice
     from channels.base import Attachment, Button, InboundMessage, OutboundMedia
     from channels.registry import ACKNOWLEDGING_CHANNELS
@@ -108,6 +108,8 @@ class ConversationState:
     language: str | None = None
     # Who answers: "ai"; "handoff" (waiting for a person); "human" (a person took over); "closed".
     mode: str = "ai"
+    # The language the customer writes in ("en", "hi", "hinglish"): the platform's own notices use it.
+    reply_language: str | None = None
     assigned_agent: str | None = None
     counters: HandoffCounters = field(default_factory=HandoffCounters)
     confirmation: PendingConfirmation | None = None
@@ -183,10 +185,12 @@ class ConversationWorkflow:
             deadlines = self._timer_deadlines()
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._state.pending)
-                    or bool(self._state.admin)
-                    or self._should_continue_as_new()
-                    or self._timer_deadlines() != deadlines,  # noqa: B023 - awaited within this iteration
+                    lambda armed=deadlines: (
+                        bool(self._state.pending)
+                        or bool(self._state.admin)
+                        or self._should_continue_as_new()
+                        or self._timer_deadlines() != armed
+                    ),
                     timeout=self._until_next_wake(),
                 )
             except asyncio.TimeoutError:
@@ -407,15 +411,17 @@ class ConversationWorkflow:
             await self._record_state("released", "the customer wrote again after it was closed")
         if state.mode != "ai":
             return TurnReply(text="")  # stored for the person on it; the AI stays quiet
-        settings = await _database_step(HandoffActivities.load_agent_settings, inp.tenant_id)
+        assessed = await _database_step(HandoffActivities.assess_message, AssessMessageInput(inp.tenant_id, said))
+        settings = assessed.settings
+        state.reply_language = assessed.language or state.reply_language  # a notice before any model call speaks it too
         pending, answer = state.confirmation, None
         if pending is not None:
             state.confirmation = None
             last = messages[-1] if messages else None
             if last is not None and last.contact_id == pending.contact_id:
                 answer = read_answer(last.text, last.reply_payload)
-        if answer is None and (trigger := detect_trigger(said, settings.handoff)) is not None:
-            return await self._hand_over(trigger.reason)
+        if answer is None and assessed.trigger is not None:
+            return await self._hand_over(assessed.trigger.reason)
         knowledge = []
         if stored.knowledge_indexed and answer is None and said:
             knowledge = await self._search_knowledge(stored.conversation_id, turn_id, messages)
@@ -436,6 +442,9 @@ class ConversationWorkflow:
             self._call_model,
         )
         outcome = await (agent.resume(pending, answer) if pending is not None else agent.run())
+        state.reply_language = outcome.language or state.reply_language
+        if outcome.summary_through_seq is not None:
+            self._summarize(stored.conversation_id, outcome.summary_through_seq)
         state.confirmation = outcome.confirmation
         state.followups += outcome.followups
         if outcome.handoff_reason:
@@ -454,13 +463,25 @@ class ConversationWorkflow:
             return await self._hand_over(trigger.reason, before=outcome.text)
         return TurnReply(text=outcome.text, buttons=outcome.buttons, fallback_reason=outcome.fallback_reason)
 
+    def _summarize(self, conversation_id: str, through_seq: int) -> None:
+        """Refreshes the rolling summary in the background: the customer's answer never waits
+        for it, and a summary that fails is tried again after a later turn."""
+        workflow.start_activity_method(
+            ReplyActivities.summarize_conversation,
+            SummarizeInput(tenant_id=self._input.tenant_id, conversation_id=conversation_id, through_seq=through_seq),
+            task_queue=self._input.llm_task_queue or workflow.info().task_queue,
+            start_to_close_timeout=policies.LLM_TIMEOUT,
+            heartbeat_timeout=policies.LLM_HEARTBEAT_TIMEOUT,
+            retry_policy=policies.LLM_RETRY,
+        )
+
     async def _hand_over(self, reason: str, before: str = "") -> TurnReply:
         """Stops the AI and tells the customer a person is coming (never a silent hand-over)."""
         state = self._state
         state.mode, state.confirmation, state.counters = "handoff", None, HandoffCounters()
         self._mark_needs_human()
         await self._record_state("handoff", reason)
-        said = notice("handoff", state.language)
+        said = notice("handoff", state.reply_language or state.language)
         return TurnReply(text=f"{before.strip()}\n\n{said}" if before.strip() else said)
 
     async def _record_state(self, state: str, reason: str | None, agent_id: str | None = None) -> None:
@@ -560,7 +581,8 @@ class ConversationWorkflow:
             # No answer means no: the customer is told nothing was done.
             self._state.confirmation = None
             await self._send_unprompted(
-                notice("confirmation_expired", self._state.language), f"{confirmation.idempotency_key}/expired"
+                notice("confirmation_expired", self._state.reply_language or self._state.language),
+                f"{confirmation.idempotency_key}/expired",
             )
         due = [f for f in self._state.followups if _at(f.due) <= now]
         self._state.followups = [f for f in self._state.followups if _at(f.due) > now]

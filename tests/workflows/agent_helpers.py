@@ -12,8 +12,8 @@ from models.commerce import Order
 from models.conversations import Conversation, Message
 
 
-async def chat(http, account_id: str, session: str, text: str, reply_payload: str | None = None) -> dict:
-    body = {"session_id": session, "client_message_id": uuid.uuid4().hex, "text": text}
+async def chat(http, account_id: str, session: str, text: str, reply_payload: str | None = None, message_id: str | None = None) -> dict:
+    body = {"session_id": session, "client_message_id": message_id or uuid.uuid4().hex, "text": text}
     if reply_payload:
         body["reply_payload"] = reply_payload
     response = await http.post(f"/v1/webchat/{account_id}/messages", json=body)

@@ -4,6 +4,7 @@ takeover / reply / release / close reach the conversation through its workflow."
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from agent.notices import notice
 from tests.api.admin.conftest import admin_key_for, bearer
@@ -29,9 +30,11 @@ async def test_asking_for_a_person_hands_over_and_says_so(http, deps, tenant, op
 
 
 async def test_hindi_and_hinglish_requests_hand_over_too(http, deps, tenant):
-    for session, text in (("ask-hi", "मुझे किसी इंसान से बात करनी है"), ("ask-hinglish", "kisi agent se baat karao please")):
+    cases = (("ask-hi", "मुझे किसी इंसान से बात करनी है", "hi"), ("ask-hinglish", "mujhe kisi agent se baat karni hai", "hinglish"))
+    for session, text, language in cases:
         reply = await chat(http, tenant.webchat_id, session, text)
         assert reply["needs_human"] is True, text
+        assert reply["reply"] == notice("handoff", language)  # told in their own language and script
         assert (await conversation_of(deps, tenant.tenant_id, session)).status == "handoff"
 
 
@@ -96,3 +99,62 @@ async def _sent(graph_standin, phone: str, count: int) -> bool:
 async def _status(deps, tenant, phone: str, status: str) -> bool:
     conversation = await conversation_of(deps, tenant.tenant_id, phone)
     return conversation is not None and conversation.status == status
+
+
+async def _profile(http, headers: dict, **fields) -> None:
+    body = {"name": f"Agent {uuid.uuid4().hex[:6]}", "persona": {"display_name": "Asha", "tone": "warm", "traits": []}, **fields}
+    r = await http.post("/v1/agent-profiles", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+
+
+async def test_a_tenant_keyword_and_a_human_only_topic_hand_over(http, deps, tenant):
+    headers = bearer(await admin_key_for(deps, tenant.tenant_id))
+    await _profile(http, headers, handoff_keywords=["lawyer"], human_only_topics=[{"name": "legal", "phrases": ["court case"]}])
+
+    keyword = await chat(http, tenant.webchat_id, "kw-1", "My lawyer will call you about this")
+    topic = await chat(http, tenant.webchat_id, "kw-2", "This is about the court case we have with you")
+    calm = await chat(http, tenant.webchat_id, "kw-3", "When do you open?")
+
+    assert keyword["reply"] == HANDED_OVER and topic["reply"] == HANDED_OVER
+    assert "lawyer" in (await conversation_of(deps, tenant.tenant_id, "kw-1")).handoff_reason
+    assert "legal" in (await conversation_of(deps, tenant.tenant_id, "kw-2")).handoff_reason
+    assert calm["reply"] == f"[{tenant.model}] When do you open?" and calm["needs_human"] is False
+
+
+async def test_unsure_answers_in_a_row_hand_over(http, deps, tenant):
+    headers = bearer(await admin_key_for(deps, tenant.tenant_id))
+    await _profile(http, headers, low_confidence_turns=2)
+    entry = {"type": "policy", "title": "Returns", "content": "Unworn shoes can be returned within 30 days for a full refund."}
+    assert (await http.post("/v1/knowledge/entries", json=entry, headers=headers)).status_code == 201
+
+    first = await chat(http, tenant.webchat_id, "unsure-1", "Do you sell telescopes for astronomy?")
+    second = await chat(http, tenant.webchat_id, "unsure-1", "What about microscope slides for a school lab?")
+
+    assert first["needs_human"] is False  # one answer the knowledge base did not back: not yet
+    assert second["needs_human"] is True and second["reply"].endswith(HANDED_OVER)
+    assert "confidence" in (await conversation_of(deps, tenant.tenant_id, "unsure-1")).handoff_reason
+
+
+async def test_a_used_up_ai_budget_hands_over(http, deps, tenant):
+    headers = bearer(await admin_key_for(deps, tenant.tenant_id))
+    limit = {"period": "day", "metric": "tokens", "limit": "1", "action": "block"}
+    r = await http.patch("/v1/tenant", json={"settings": {"llm": {"budgets": {"limits": [limit]}}}}, headers=headers)
+    assert r.status_code == 200, r.text
+    await asyncio.sleep(5.5)  # the workers' tenant settings cache (activities/replies.py) lets it through
+
+    reply = await chat(http, tenant.webchat_id, "budget-1", "hello there")
+
+    assert reply["needs_human"] is True and reply["reply"] == HANDED_OVER
+    assert "budget" in (await conversation_of(deps, tenant.tenant_id, "budget-1")).handoff_reason
+
+
+async def test_a_tool_outside_the_agents_allow_list_is_refused(http, deps, tenant, openai_standin):
+    headers = bearer(await admin_key_for(deps, tenant.tenant_id))
+    await _profile(http, headers, allowed_tools=["track_order"])
+    openai_standin.scripted_tool_calls.append(("create_ticket", {"subject": "x", "description": "y"}))
+
+    reply = await chat(http, tenant.webchat_id, "allow-1", "open a ticket please")
+
+    assert "not available to this agent" in reply["reply"]
+    offered = openai_standin.calls_for(tenant.model)[-2]["tools"]
+    assert [t["function"]["name"] for t in offered] == ["track_order"]  # the model was only shown that one
