@@ -214,7 +214,10 @@ class ReplyActivities:
             messages += [ChatMessage("user" if d == "inbound" else "assistant", t) for d, t in history if t]
         messages += input.scratch
         messages += [ChatMessage("system", note) for note in input.notes]
-        tools = [t.definition() for t in self._tools.allowed(input.tool_names)] if input.offer_tools else []
+        # The offline model answers without tools: on a 2-core CPU, tool mode (a constrained
+        # grammar and ~700 more prompt tokens) measured 60-100 s a turn against ~10 s without.
+        offer = input.offer_tools and any(p.kind != "local" for p in setup.providers)
+        tools = [t.definition() for t in self._tools.allowed(input.tool_names)] if offer else []
         call = GatewayCall(
             tenant_id=input.tenant_id,
             # Customer-service answers are short; the cap also bounds a CPU-bound local model's turn.

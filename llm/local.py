@@ -252,11 +252,26 @@ def _grammar(provider: str, schema_json: str) -> Any:
         raise ProviderHTTPError(provider, 400, f"a tool's parameters schema is not supported: {exc!r}"[:300]) from exc
 
 
+# Length and pattern limits become one nested grammar rule per allowed character in llama.cpp
+# (a 500-character limit: 500 nested rules), which made every tool-mode turn seconds slower.
+# They are left out of the grammar only: the tool registry checks the full schema before a
+# tool runs and sends a violation back to the model.
+_GRAMMAR_COSTLY = frozenset({"maxLength", "minLength", "pattern", "format", "maxItems", "minItems"})
+
+
+def _loosened(schema):
+    if isinstance(schema, dict):
+        return {k: _loosened(v) for k, v in schema.items() if k not in _GRAMMAR_COSTLY}
+    if isinstance(schema, list):
+        return [_loosened(v) for v in schema]
+    return schema
+
+
 def _output_schema(tools: list[ToolDefinition], tool_choice: str) -> dict:
     branches: list[dict] = [
         {
             "type": "object",
-            "properties": {"tool": {"const": tool.name}, "arguments": tool.parameters or {"type": "object"}},
+            "properties": {"tool": {"const": tool.name}, "arguments": _loosened(tool.parameters or {"type": "object"})},
             "required": ["tool", "arguments"],
             "additionalProperties": False,
         }
@@ -269,11 +284,23 @@ def _output_schema(tools: list[ToolDefinition], tool_choice: str) -> dict:
     return {"anyOf": branches}
 
 
+def _signature(schema: dict) -> str:
+    """`order_number: string, amount?: number` from an arguments schema (? marks optional)."""
+    required = set(schema.get("required") or [])
+    parts = []
+    for name, prop in (schema.get("properties") or {}).items():
+        kind = prop.get("type", "value") if isinstance(prop, dict) else "value"
+        kind = "|".join(kind) if isinstance(kind, list) else kind
+        if isinstance(prop, dict) and prop.get("enum"):
+            kind = "|".join(json.dumps(v) for v in prop["enum"])
+        parts.append(f"{name}{'' if name in required else '?'}: {kind}")
+    return ", ".join(parts)
+
+
 def _tool_instructions(tools: list[ToolDefinition], tool_choice: str) -> str:
-    listed = "\n".join(
-        f"- {tool.name}: {tool.description}\n  arguments (JSON Schema): {json.dumps(tool.parameters, ensure_ascii=False)}"
-        for tool in tools
-    )
+    # Signatures, not whole JSON Schemas: the output grammar already enforces each schema, and on
+    # a CPU every prompt token costs (ten schemas were most of a turn's prompt).
+    listed = "\n".join(f"- {tool.name}({_signature(tool.parameters)}): {tool.description}" for tool in tools)
     lines = [
         "You can call these tools:",
         listed,
@@ -310,7 +337,10 @@ def _chat_messages(messages: list[ChatMessage], tools: list[ToolDefinition], too
     if tools:
         instructions = _tool_instructions(tools, tool_choice)
         if rendered and rendered[0]["role"] == "system":
-            rendered[0] = {"role": "system", "content": f"{rendered[0]['content']}\n\n{instructions}"}
+            # Instructions first: the same tools give the same prompt prefix on every turn, and
+            # llama.cpp reuses the evaluated prefix, so only the conversation's part is new work
+            # (the tool schemas are most of the prompt on a CPU).
+            rendered[0] = {"role": "system", "content": f"{instructions}\n\n{rendered[0]['content']}"}
         else:
             rendered.insert(0, {"role": "system", "content": instructions})
     return rendered

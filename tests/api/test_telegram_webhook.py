@@ -107,7 +107,7 @@ async def test_update_is_answered_through_the_bot_api(http, tenant, telegram, bo
 async def test_button_tap_reaches_the_conversation_with_its_payload(http, tenant, telegram, bot_api, deps):
     chat = _chat()
     query_id = f"{secrets.randbelow(10**18)}"
-    keyboard = {"inline_keyboard": [[{"text": "Track my order", "callback_data": "track_order"}]]}
+    keyboard = {"inline_keyboard": [[{"text": "Where is my parcel?", "callback_data": "track_order"}]]}
     tap = {
         "update_id": secrets.randbelow(10**9),
         "callback_query": {
@@ -125,10 +125,10 @@ async def test_button_tap_reaches_the_conversation_with_its_payload(http, tenant
         return bool(bot_api.sends_to(str(chat)))
 
     await eventually(replied, what="a reply to the tap")
-    assert bot_api.sends_to(str(chat))[0].params["text"] == f"[{tenant.model}] Track my order"
+    assert bot_api.sends_to(str(chat))[0].params["text"] == f"[{tenant.model}] Where is my parcel?"
     async with deps.sessions() as session:
         inbound = await session.scalar(select(Message).where(Message.external_id == f"cb:{query_id}"))
-    assert inbound.text == "Track my order"
+    assert inbound.text == "Where is my parcel?"
     assert inbound.content["reply_payload"] == "track_order"
     assert inbound.content["extra"] == {"callback_query_id": query_id}
 

@@ -191,17 +191,17 @@ async def test_reply_offers_buttons_and_a_tap_sends_its_payload(api, http, tenan
             await ws.send(json.dumps({"type": "message", "client_message_id": "c1", "text": "show me the options"}))
             offered = (await _frames_until_answer(ws, "c1"))[-1]
             assert offered["buttons"] == [
-                {"id": "track", "title": "Track order"},
+                {"id": "track", "title": "Parcel status"},
                 {"id": "agent", "title": "Talk to a person"},
                 {"id": "returns", "title": "Returns", "description": "30 days, free pickup"},
             ]
-            tap = {"type": "message", "client_message_id": "c2", "text": "Track order", "reply_payload": "track"}
+            tap = {"type": "message", "client_message_id": "c2", "text": "Parcel status", "reply_payload": "track"}
             await ws.send(json.dumps(tap))
             answer = (await _frames_until_answer(ws, "c2"))[-1]
-        assert answer["text"] == f"[{tenant.model}] Track order" and answer["buttons"] == []
+        assert answer["text"] == f"[{tenant.model}] Parcel status" and answer["buttons"] == []
         posted = await http.post(f"/v1/webchat/{tenant.webchat_id}/messages", json=_body("more options"))
         assert [b["id"] for b in posted.json()["buttons"]] == ["track", "agent", "returns"]  # the POST gets them too
-    tapped = next(m for m in await _messages(deps, tenant.tenant_id) if m.text == "Track order")
+    tapped = next(m for m in await _messages(deps, tenant.tenant_id) if m.text == "Parcel status")
     assert tapped.content["reply_payload"] == "track"
 
 

@@ -9,12 +9,12 @@ import websockets
 from sqlalchemy import select, update
 
 from activities.replies import GenerateReplyInput, ReplyActivities
+from agent.notices import notice
 from core.events import tenant_channel
 from models.admin_store import set_provider
 from models.conversations import Conversation
 from models.llm_usage import LlmUsage
 from models.tenants import Tenant
-from workflows.conversation import FALLBACK_TEXT
 
 
 async def _set_llm_settings(deps, tenant_id: str, llm: dict) -> None:
@@ -48,11 +48,12 @@ async def test_each_answer_writes_a_usage_row_priced_by_the_tenants_table(http, 
 async def test_a_blocking_budget_gives_an_honest_reply_and_calls_a_person(http, tenant, deps, openai_standin):
     await _set_llm_settings(deps, tenant.tenant_id, {"budgets": {"limits": [{"period": "day", "metric": "tokens", "limit": "5", "action": "block"}]}})
     reply = await _chat(http, tenant, "budget-1", "hello")
-    assert reply["reply"] == FALLBACK_TEXT and reply["needs_human"] is True
+    # A used-up budget hands over: the customer is told a person is coming, and the AI stops.
+    assert reply["reply"] == notice("handoff", "en") and reply["needs_human"] is True
     assert openai_standin.calls_for(tenant.model) == []  # refused before any provider was called
     async with deps.sessions() as session:
         conversation = await session.scalar(select(Conversation).where(Conversation.tenant_id == uuid.UUID(tenant.tenant_id)))
-    assert conversation.needs_human and "LLM budget" in (conversation.handoff_reason or "")
+    assert conversation.status == "handoff" and "budget" in (conversation.handoff_reason or "")
 
 
 async def test_web_chat_websocket_receives_the_reply_as_it_streams(api, tenant):

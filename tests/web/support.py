@@ -14,7 +14,7 @@ from models.admin_store import ensure_channel_account
 
 # What a turn that offers choices stores with its reply (OutboundMessage.rich_content's shape).
 CHOICES = {
-    "buttons": [{"id": "track", "title": "Track order"}, {"id": "agent", "title": "Talk to a person"}],
+    "buttons": [{"id": "track", "title": "Parcel status"}, {"id": "agent", "title": "Talk to a person"}],
     "list_rows": [{"id": "returns", "title": "Returns", "description": "30 days, free pickup"}],
 }
 

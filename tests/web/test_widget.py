@@ -148,14 +148,14 @@ async def test_buttons_render_and_a_tap_sends_the_choice(page, shop, tenant, dep
         await _say(page, "what are my options?")
         choices = page.locator(".fd-choice")
         await expect(choices).to_have_count(3)
-        await expect(choices.nth(0)).to_have_text("Track order")
+        await expect(choices.nth(0)).to_have_text("Parcel status")
         await expect(choices.nth(2)).to_contain_text("30 days, free pickup")  # a list row's description
         await choices.nth(0).click()
-        await expect(page.locator(".fd-msg-customer")).to_have_text(["what are my options?", "Track order"])
-        await expect(page.locator(".fd-msg-agent:not(.fd-greeting)").last).to_have_text(f"[{tenant.model}] Track order")
+        await expect(page.locator(".fd-msg-customer")).to_have_text(["what are my options?", "Parcel status"])
+        await expect(page.locator(".fd-msg-agent:not(.fd-greeting)").last).to_have_text(f"[{tenant.model}] Parcel status")
         for index in range(3):
             await expect(choices.nth(index)).to_be_disabled()  # one answer per question
-    tapped = [m for m in await _messages(deps, tenant.tenant_id) if m.direction == "inbound" and m.text == "Track order"]
+    tapped = [m for m in await _messages(deps, tenant.tenant_id) if m.direction == "inbound" and m.text == "Parcel status"]
     assert [m.content.get("reply_payload") for m in tapped] == ["track"]
 
 
