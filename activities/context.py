@@ -25,6 +25,7 @@ from agent.summary import needs_summary
 from channels.base import Capabilities
 from llm.base import ChatMessage
 from models import conversation_memory_store as store
+from models.agent_tools_store import CustomerProfile, customer_profile
 from models.messages_store import PHONE_CHANNELS, contact_phone
 from models.tenant_db import tenant_transaction
 
@@ -118,16 +119,17 @@ def channel_text(channel: str, capabilities: Capabilities | None) -> str:
     return "\n".join(lines)
 
 
-def profile_text(profile: store.CustomerProfile | None) -> str:
+def profile_text(profile: CustomerProfile | None) -> str:
     if profile is None:
         return ""
     lines = ["About the customer:"]
-    if profile.display_name:
-        lines.append(f"- Name: {profile.display_name}")
-    if profile.email:
-        lines.append(f"- E-mail: {profile.email}")
-    if profile.phone:
-        lines.append(f"- Phone: {profile.phone}")
+    customer = profile.customer
+    if customer.display_name:
+        lines.append(f"- Name: {customer.display_name}")
+    if customer.email:
+        lines.append(f"- E-mail: {customer.email}")
+    if customer.phone:
+        lines.append(f"- Phone: {customer.phone}")
     # A web-chat session id or a Telegram chat id means nothing to anyone: only the channel is shown.
     reaches = [
         f"{CHANNEL_LABELS.get(channel, channel)} ({contact_phone(channel, external_id) or external_id})"
@@ -137,6 +139,8 @@ def profile_text(profile: store.CustomerProfile | None) -> str:
     ]
     if reaches:
         lines.append("- Reaches us on: " + ", ".join(dict.fromkeys(reaches)))
+    for ticket in profile.open_tickets[:3]:
+        lines.append(f"- Open ticket: {ticket.subject} ({ticket.status}, {ticket.priority})")
     return "\n".join(lines) if len(lines) > 1 else ""
 
 
@@ -201,7 +205,7 @@ class ContextActivities:
             earlier_seq = loaded.pop(0).seq if len(loaded) > HISTORY_LOAD_LIMIT else None
             loaded = [t for t in loaded if t.text]
             memory = await store.load_memory(session, tenant_id, conversation_id)
-            profile = await store.customer_profile(session, tenant_id, customer_id)
+            profile = await customer_profile(session, tenant_id, customer_id, ticket_limit=3)
             orders = await store.recent_orders(session, tenant_id, customer_id)
             start = current_turn_start(loaded)
             session_start = _session_start(loaded, start, timedelta(minutes=input.idle_expiry_minutes))

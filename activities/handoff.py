@@ -10,8 +10,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
-from agent.handoff import AgentSettings, HandoffTrigger, detect_trigger
+from agent.handoff import HandoffTrigger, detect_trigger
 from agent.language import detect_language
+from agent.settings import AgentSettings
 from core import events
 from core.ttl_cache import TtlCache
 from models import agent_profiles_store, handoff_store

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.handoff import AgentSettings
 from agent.prompt import ProfilePrompt
+from agent.settings import AgentSettings
 from models.agent_profiles import AgentProfile, AgentPromptVersion
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended('agent-profiles:' || :tenant, 0))")

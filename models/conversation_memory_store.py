@@ -14,7 +14,7 @@ one more row to keep in step with every summary written.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -27,7 +27,6 @@ from agent.context import Turn
 from models.commerce import Order
 from models.conversation_memory import ConversationMemory
 from models.conversations import Conversation, Message
-from models.customers import Customer, CustomerIdentity
 
 _MEMORIES = ConversationMemory.__table__
 _MESSAGES = Message.__table__
@@ -41,14 +40,6 @@ class Memory:
     key_facts: dict[str, Any]
     last_topic: str | None
     updated_at: datetime
-
-
-@dataclass(frozen=True)
-class CustomerProfile:
-    display_name: str | None
-    email: str | None
-    phone: str | None
-    identities: list[tuple[str, str]] = field(default_factory=list)  # (channel, external id)
 
 
 @dataclass(frozen=True)
@@ -186,31 +177,6 @@ async def turns_to_summarise(
         )
     ).all()
     return [_turn(r) for r in reversed(rows)]
-
-
-async def customer_profile(session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> CustomerProfile | None:
-    customer = (
-        await session.execute(
-            select(Customer.display_name, Customer.email, Customer.phone).where(
-                Customer.tenant_id == tenant_id, Customer.id == customer_id
-            )
-        )
-    ).first()
-    if customer is None:
-        return None
-    identities = (
-        await session.execute(
-            select(CustomerIdentity.channel, CustomerIdentity.external_id)
-            .where(CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.customer_id == customer_id)
-            .order_by(CustomerIdentity.created_at, CustomerIdentity.channel)
-        )
-    ).all()
-    return CustomerProfile(
-        display_name=customer.display_name,
-        email=customer.email,
-        phone=customer.phone,
-        identities=[(i.channel, i.external_id) for i in identities],
-    )
 
 
 async def recent_orders(

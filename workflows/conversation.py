@@ -10,34 +10,27 @@ Temporal and are idempotent.
 # Payload dataclasses keep real (not string) annotations: Temporal resolves their type hints
 # on every payload it decodes, and string annotations turn that into an eval each time.
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import AcknowledgeInboundInput, DeliveryActivities, SendReplyInput
-    from activities.handoff import AssessMessageInput, HandoffActivities, HandoffStateInput
+    from activities.handoff import AssessMessageInput, HandoffActivities
     from activities.knowledge import KnowledgeActivities, KnowledgePassage, SearchKnowledgeInput
-    from activities.media import DownloadMediaInput, MediaActivities
     from activities.messages import (
         FlagHandoffInput,
-        MarkFollowupInput,
         MessageActivities,
         PersistInboundInput,
         PersistOutboundInput,
-        PushWebchatInput,
-        RecordTranscriptInput,
     )
     from activities.replies import GeneratedReply, GenerateReplyInput, ReplyActivities, SummarizeInput
-    from activities.voice import SynthesizeSpeechInput, TranscribeAudioInput, VoiceActivities
     from agent.confirmation import read_answer
     from agent.handoff import HandoffCounters, after_turn, budget_exhausted
-    from agent.notices import notice
-    from channels.base import Attachment, Button, InboundMessage, OutboundMedia
+    from channels.base import InboundMessage
     from channels.registry import ACKNOWLEDGING_CHANNELS
     from core import temporal as sa
     from core.ids import outbound_idempotency_key
@@ -57,13 +50,21 @@ with workflow.unsafe.imports_passed_through():
         AgentOutcome,
         AgentTurn,
         AgentTurnSetup,
-        PendingConfirmation,
-        ScheduledFollowup,
         failure_reason,
     )
+    from workflows.conversation_people import PeopleAndTimers
+    from workflows.conversation_types import (
+        AdminAction,
+        ChatReply,
+        ConversationInput,
+        ConversationSnapshot,
+        ConversationState,
+        TurnReply,
+    )
+    from workflows.conversation_voice import UNTRANSCRIBED, VoiceSteps, voice_note
+    from workflows.steps import database_step
 
-I = TypeVar("I")
-O = TypeVar("O")
+__all__ = ["ChatReply", "ConversationInput", "ConversationState", "ConversationWorkflow", "FALLBACK_TEXT", "UNTRANSCRIBED"]
 
 INBOUND_SIGNAL = "inbound"  # named: signal-with-start takes the signal by name
 LLM_QUEUE_PATCH = "generate-reply-on-llm-queue"
@@ -72,102 +73,14 @@ ACKNOWLEDGE_PATCH = "acknowledge-inbound"  # read receipts / tap answers; earlie
 # Tools, confirmations, hand-over triggers and people's actions (issue 8); earlier runs replay
 # their plain model reply.
 AGENT_PATCH = "agent-tools-and-handoff"
-APPLIED_REQUESTS_KEPT = 200
-VOICE_KINDS = frozenset({"voice", "audio"})
-# What the model reads (and the history keeps) for a note nobody could hear: it then says so
-# honestly instead of guessing.
-UNTRANSCRIBED = "[voice note could not be transcribed]"
 MAX_TEXT_CHARS = 4096
 RECENT_IDS_KEPT = 500  # redeliveries older than this are caught by the database constraint
 RECENT_REPLIES_KEPT = 100
 MAX_DEBOUNCE_FACTOR = 4  # a customer who never pauses still gets an answer
 
 
-@dataclass
-class AdminAction:
-    """A person's action (workflows/admin_signals.py), queued until the turn in flight ends."""
-
-    kind: str  # takeover | reply | release | close
-    request_id: str
-    agent_id: str
-    text: str = ""
-    reason: str | None = None
-
-
-@dataclass
-class ConversationState:
-    conversation_id: str | None = None
-    customer_id: str | None = None
-    needs_human: bool = False
-    turns: int = 0
-    recent_ids: list[str] = field(default_factory=list)
-    # client_message_id -> reply, so a web-chat retry in a later run gets the same answer.
-    recent_replies: dict[str, str] = field(default_factory=dict)
-    pending: list[InboundMessage] = field(default_factory=list)
-    # What the customer's voice notes were spoken in: the next note's transcription hint.
-    language: str | None = None
-    # Who answers: "ai"; "handoff" (waiting for a person); "human" (a person took over); "closed".
-    mode: str = "ai"
-    # The language the customer writes in ("en", "hi", "hinglish"): the platform's own notices use it.
-    reply_language: str | None = None
-    assigned_agent: str | None = None
-    counters: HandoffCounters = field(default_factory=HandoffCounters)
-    confirmation: PendingConfirmation | None = None
-    followups: list[ScheduledFollowup] = field(default_factory=list)
-    # People's actions not yet applied, and the request ids already applied (a retried API call).
-    admin: list[AdminAction] = field(default_factory=list)
-    applied_requests: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ConversationInput:
-    tenant_id: str
-    channel_account_id: str
-    channel: str
-    contact_id: str
-    debounce_seconds: float = 1.5
-    idle_timeout_seconds: float = 24 * 3600
-    turns_per_run: int = 200
-    state: ConversationState | None = None
-    # Where replies are generated (`frontdesk worker --queue llm`); None: this workflow's queue.
-    llm_task_queue: str | None = None
-    # Where voice notes are transcribed and replies voiced (`frontdesk worker --queue stt`).
-    stt_task_queue: str | None = None
-    # How long a refund/cancellation/payment question waits for the customer's yes.
-    confirmation_timeout_seconds: float = policies.CONFIRMATION_TIMEOUT.total_seconds()
-
-
-@dataclass
-class ChatReply:
-    text: str
-    in_reply_to: str
-    needs_human: bool = False
-    duplicate: bool = False
-
-
-@dataclass
-class ConversationSnapshot:
-    conversation_id: str | None
-    needs_human: bool
-    turns: int
-    pending: int
-    mode: str = "ai"
-    assigned_agent: str | None = None
-    awaiting_confirmation: str | None = None  # the question the customer has not answered yet
-    followups: int = 0
-
-
-@dataclass
-class TurnReply:
-    """What a turn answers: text (empty: nothing to send), buttons, and why it is a fallback."""
-
-    text: str
-    buttons: list[Button] = field(default_factory=list)
-    fallback_reason: str | None = None
-
-
 @workflow.defn
-class ConversationWorkflow:
+class ConversationWorkflow(PeopleAndTimers, VoiceSteps):
     @workflow.init
     def __init__(self, input: ConversationInput) -> None:
         self._input = input
@@ -323,7 +236,7 @@ class ConversationWorkflow:
         inp = self._input
         turn_id = str(workflow.uuid4())
         last = batch[-1]
-        stored = await _database_step(
+        stored = await database_step(
             MessageActivities.persist_inbound,
             PersistInboundInput(
                 tenant_id=inp.tenant_id,
@@ -350,7 +263,7 @@ class ConversationWorkflow:
             return ChatReply(text="", in_reply_to=last.external_id, needs_human=self._state.needs_human)
 
         acknowledged = self._acknowledge([m for m in batch if m.external_id in stored.new_external_ids]) if deliver else None
-        voice_notes = [(m, note) for m in batch if m.external_id in stored.new_external_ids and (note := _voice_note(m))]
+        voice_notes = [(m, note) for m in batch if m.external_id in stored.new_external_ids and (note := voice_note(m))]
         reply_language = None  # set: the customer spoke last and the account answers in voice
         if voice_notes and workflow.patched(VOICE_NOTES_PATCH):
             for message, (index, audio) in voice_notes:  # each note's words replace its "[audio]" marker
@@ -367,7 +280,7 @@ class ConversationWorkflow:
         if text:  # empty: a person answers this conversation now
             idempotency_key = outbound_idempotency_key(workflow.info().workflow_id, turn_id)
             media = await self._voice(text, reply_language, idempotency_key) if reply_language and deliver else None
-            outbound = await _database_step(
+            outbound = await database_step(
                 MessageActivities.persist_outbound,
                 PersistOutboundInput(
                     tenant_id=inp.tenant_id,
@@ -411,7 +324,7 @@ class ConversationWorkflow:
             await self._record_state("released", "the customer wrote again after it was closed")
         if state.mode != "ai":
             return TurnReply(text="")  # stored for the person on it; the AI stays quiet
-        assessed = await _database_step(HandoffActivities.assess_message, AssessMessageInput(inp.tenant_id, said))
+        assessed = await database_step(HandoffActivities.assess_message, AssessMessageInput(inp.tenant_id, said))
         settings = assessed.settings
         state.reply_language = assessed.language or state.reply_language  # a notice before any model call speaks it too
         pending, answer = state.confirmation, None
@@ -475,125 +388,6 @@ class ConversationWorkflow:
             retry_policy=policies.LLM_RETRY,
         )
 
-    async def _hand_over(self, reason: str, before: str = "") -> TurnReply:
-        """Stops the AI and tells the customer a person is coming (never a silent hand-over)."""
-        state = self._state
-        state.mode, state.confirmation, state.counters = "handoff", None, HandoffCounters()
-        self._mark_needs_human()
-        await self._record_state("handoff", reason)
-        said = notice("handoff", state.reply_language or state.language)
-        return TurnReply(text=f"{before.strip()}\n\n{said}" if before.strip() else said)
-
-    async def _record_state(self, state: str, reason: str | None, agent_id: str | None = None) -> None:
-        if self._state.conversation_id is None:
-            return  # no message yet: nothing stored to mark
-        await _database_step(
-            HandoffActivities.record_handoff_state,
-            HandoffStateInput(
-                tenant_id=self._input.tenant_id,
-                conversation_id=self._state.conversation_id,
-                state=state,
-                reason=reason,
-                agent_id=agent_id,
-            ),
-        )
-
-    def _queue_admin(self, action: AdminAction) -> None:
-        if action.request_id in self._state.applied_requests or any(a.request_id == action.request_id for a in self._state.admin):
-            return  # a retried API call
-        self._state.admin.append(action)
-
-    async def _apply_admin_actions(self) -> None:
-        state = self._state
-        while state.admin:
-            action = state.admin.pop(0)
-            state.applied_requests.append(action.request_id)
-            del state.applied_requests[:-APPLIED_REQUESTS_KEPT]
-            if action.kind in ("takeover", "reply") and (state.mode != "human" or state.assigned_agent != action.agent_id):
-                state.mode, state.assigned_agent, state.confirmation = "human", action.agent_id, None
-                self._mark_needs_human("assigned")
-                await self._record_state("assigned", None, action.agent_id)
-            if action.kind == "reply":
-                await self._send_unprompted(action.text, f"human/{action.request_id}", author=action.agent_id)
-            elif action.kind in ("release", "close"):
-                state.mode = "ai" if action.kind == "release" else "closed"
-                state.assigned_agent, state.confirmation, state.counters = None, None, HandoffCounters()
-                self._clear_needs_human("open" if action.kind == "release" else "closed")
-                await self._record_state("released" if action.kind == "release" else "closed", action.reason, action.agent_id)
-            self._last_activity = workflow.now()
-
-    async def _send_unprompted(self, text: str, key_suffix: str, author: str | None = None) -> None:
-        """A message nobody's message asked for (a person's reply, a follow-up, a confirmation
-        that expired): stored, then sent on the channel; web chat shows it on the open widget."""
-        inp = self._input
-        if self._state.conversation_id is None:
-            workflow.logger.warning("nothing to send to: the conversation has no message yet")
-            return
-        webchat = inp.channel == "webchat"
-        outbound = await _database_step(
-            MessageActivities.persist_outbound,
-            PersistOutboundInput(
-                tenant_id=inp.tenant_id,
-                channel_account_id=inp.channel_account_id,
-                conversation_id=self._state.conversation_id,
-                idempotency_key=outbound_idempotency_key(workflow.info().workflow_id, key_suffix),
-                turn_id=key_suffix[:64],
-                text=text,
-                status="delivered" if webchat else "pending",
-                author=author,
-            ),
-        )
-        if webchat:
-            await _database_step(
-                MessageActivities.push_webchat_message,
-                PushWebchatInput(
-                    conversation_id=self._state.conversation_id, message_id=outbound.message_id, text=text, author=author
-                ),
-            )
-        else:
-            await self._deliver(outbound.message_id, inp.contact_id)
-
-    def _until_next_wake(self) -> timedelta:
-        """Until the idle timeout, an expiring confirmation or a follow-up falls due."""
-        now = workflow.now()
-        wake = self._last_activity + timedelta(seconds=self._input.idle_timeout_seconds)
-        for due in self._timer_deadlines():
-            wake = min(wake, due)
-        return max(wake - now, timedelta(seconds=1))
-
-    def _timer_deadlines(self) -> list[datetime]:
-        deadlines = [_at(f.due) for f in self._state.followups]
-        if self._state.confirmation is not None:
-            deadlines.append(_at(self._state.confirmation.deadline))
-        return deadlines
-
-    def _waiting_on_timers(self) -> bool:
-        return bool(self._timer_deadlines())
-
-    def _due_timers(self) -> bool:
-        now = workflow.now()
-        return any(due <= now for due in self._timer_deadlines())
-
-    async def _run_due_timers(self) -> None:
-        now = workflow.now()
-        confirmation = self._state.confirmation
-        if confirmation is not None and _at(confirmation.deadline) <= now:
-            # No answer means no: the customer is told nothing was done.
-            self._state.confirmation = None
-            await self._send_unprompted(
-                notice("confirmation_expired", self._state.reply_language or self._state.language),
-                f"{confirmation.idempotency_key}/expired",
-            )
-        due = [f for f in self._state.followups if _at(f.due) <= now]
-        self._state.followups = [f for f in self._state.followups if _at(f.due) > now]
-        for followup in due:
-            if self._state.mode in ("ai", "handoff"):  # a person on it, or closed: their call, not ours
-                await self._send_unprompted(followup.text, f"followup/{followup.id}")
-            await _database_step(
-                MessageActivities.mark_followup_sent,
-                MarkFollowupInput(self._input.tenant_id, followup.id, sent=self._state.mode in ("ai", "handoff")),
-            )
-
     def _acknowledge(self, messages: list[InboundMessage]) -> Awaitable[None] | None:
         """Starts telling the channel the messages were seen, alongside the turn (the reply does
         not wait for it); None where the channel has nothing to be told."""
@@ -605,65 +399,6 @@ class ConversationWorkflow:
             start_to_close_timeout=policies.ACKNOWLEDGE_TIMEOUT,
             retry_policy=policies.ACKNOWLEDGE_RETRY,
         )
-
-    async def _transcribe(self, message: InboundMessage, index: int, audio: Attachment) -> str | None:
-        """Downloads and transcribes a voice note and writes its words back to the message.
-        Returns the language to voice the reply in, when the account answers voice with voice;
-        a note that cannot be heard leaves the UNTRANSCRIBED marker for the model to answer."""
-        inp = self._input
-        record = RecordTranscriptInput(
-            tenant_id=inp.tenant_id,
-            channel_account_id=inp.channel_account_id,
-            external_id=message.external_id,
-            text=UNTRANSCRIBED,
-        )
-        try:
-            media = await workflow.execute_activity_method(
-                MediaActivities.download_media,
-                DownloadMediaInput(inp.tenant_id, inp.channel_account_id, message.external_id, audio, index),
-                start_to_close_timeout=policies.MEDIA_TIMEOUT,
-                retry_policy=policies.MEDIA_RETRY,
-            )
-            record.audio_path = media.path
-            heard = await workflow.execute_activity_method(
-                VoiceActivities.transcribe_audio,
-                TranscribeAudioInput(tenant_id=inp.tenant_id, path=media.path, language=self._state.language),
-                task_queue=inp.stt_task_queue or workflow.info().task_queue,
-                start_to_close_timeout=policies.STT_TIMEOUT,
-                schedule_to_close_timeout=policies.STT_SCHEDULE_TO_CLOSE,
-                heartbeat_timeout=policies.STT_HEARTBEAT_TIMEOUT,
-                retry_policy=policies.STT_RETRY,
-            )
-        except FailureError as err:
-            record.error = failure_reason(err)
-            workflow.logger.warning("voice note not transcribed", extra={"reason": record.error})
-        else:
-            record.language, record.duration = heard.language, heard.duration
-            if heard.text.strip():
-                record.text = heard.text.strip()
-                self._state.language = heard.language
-            else:
-                record.error = "no speech heard"
-        message.text = record.text
-        stored = await _database_step(MessageActivities.record_transcript, record)
-        return record.language if stored.voice_replies and record.error is None else None
-
-    async def _voice(self, text: str, language: str, key: str) -> OutboundMedia | None:
-        """The reply as a voice note; None (the text goes alone) when it cannot be made."""
-        try:
-            speech = await workflow.execute_activity_method(
-                VoiceActivities.synthesize_speech,
-                SynthesizeSpeechInput(tenant_id=self._input.tenant_id, text=text, key=key, language=language),
-                task_queue=self._input.stt_task_queue or workflow.info().task_queue,
-                start_to_close_timeout=policies.TTS_TIMEOUT,
-                schedule_to_close_timeout=policies.TTS_SCHEDULE_TO_CLOSE,
-                heartbeat_timeout=policies.STT_HEARTBEAT_TIMEOUT,
-                retry_policy=policies.TTS_RETRY,
-            )
-        except FailureError as err:
-            workflow.logger.warning("voice reply not synthesised, sending text", extra={"reason": failure_reason(err)})
-            return None
-        return OutboundMedia(kind="voice", path=speech.path, mime_type=speech.mime_type)
 
     async def _search_knowledge(self, conversation_id: str, turn_id: str, batch: list[InboundMessage]) -> list[KnowledgePassage]:
         """Passages from the tenant's knowledge base for what the customer just wrote; none when
@@ -744,7 +479,7 @@ class ConversationWorkflow:
         except FailureError as err:
             # The channel refused or stayed down for a day: a person must reach the customer.
             self._mark_needs_human()
-            await _database_step(
+            await database_step(
                 MessageActivities.flag_handoff,
                 FlagHandoffInput(
                     tenant_id=self._input.tenant_id,
@@ -752,36 +487,6 @@ class ConversationWorkflow:
                     reason=f"reply could not be delivered: {failure_reason(err)}",
                 ),
             )
-
-    def _mark_needs_human(self, status: str = "handoff") -> None:
-        if not self._state.needs_human or status != "handoff":
-            self._state.needs_human = True
-            workflow.upsert_search_attributes([sa.CONVERSATION_STATUS.value_set(status)])
-
-    def _clear_needs_human(self, status: str) -> None:
-        self._state.needs_human = False
-        workflow.upsert_search_attributes([sa.CONVERSATION_STATUS.value_set(status)])
-
-
-async def _database_step(method: Callable[[Any, I], Awaitable[O]], arg: I) -> O:
-    """A local activity that only touches our database: retried until the database is back."""
-    return await workflow.execute_local_activity_method(
-        method, arg, start_to_close_timeout=policies.DB_TIMEOUT, retry_policy=policies.DB_RETRY
-    )
-
-
-def _voice_note(message: InboundMessage) -> tuple[int, Attachment] | None:
-    """The audio attachment (and its index) of a voice note; None for any other message."""
-    if message.kind not in VOICE_KINDS:
-        return None
-    for index, attachment in enumerate(message.attachments):
-        if attachment.kind in VOICE_KINDS or (attachment.mime_type or "").startswith("audio/"):
-            return index, attachment
-    return None
-
-
-def _at(epoch_seconds: float) -> datetime:
-    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
 
 
 def _confidence(knowledge: list[KnowledgePassage], outcome: AgentOutcome) -> float:

@@ -13,253 +13,32 @@ to make a concurrent edit fail with 409. Deleting is soft: the row stays for the
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agent.handoff import (
-    DEFAULT_LOW_CONFIDENCE_TURNS,
-    DEFAULT_MAX_TOOL_ROUNDS,
-    DEFAULT_TOOL_FAILURE_STREAK,
-    matchable,
+from agent.handoff import DEFAULT_LOW_CONFIDENCE_TURNS, DEFAULT_TOOL_FAILURE_STREAK
+from agent.prompt import DEFAULT_TEMPLATE, template_diff
+from agent.settings import DEFAULT_MAX_TOOL_ROUNDS
+from api.agent_profile_schemas import (
+    FEATURES,
+    PERSONA_COLUMNS,
+    ProfileCreate,
+    ProfileOut,
+    ProfileUpdate,
+    PromptDiffOut,
+    PromptVersionOut,
 )
-from agent.prompt import DEFAULT_TEMPLATE, PLACEHOLDERS, check_template, template_diff
-from agent.tools.builtin import default_registry
 from api.auth import Ctx, Scoped
 from api.pagination import CursorQuery, LimitQuery, Page, newest_first, page_of
 from api.problems import Problem
 from api.versioning import if_match_version, set_version_etag
 from core.scopes import Scope
-from llm.router import TIERS
 from models import agent_profiles_store as store
 from models.agent_profiles import AgentProfile
 
 router = APIRouter(prefix="/v1/agent-profiles", tags=["agent profiles"])
 Manager = Annotated[Ctx, Depends(Scoped(Scope.AGENTS_MANAGE))]
-
-MAX_TEMPLATE_CHARS = 20_000
-MAX_LIST_ITEMS = 50
-FEATURES = ("proactive_suggestions", "spelling_correction", "rich_messages", "voice_replies")
-PERSONA_COLUMNS = {"display_name": "persona_name", "tone": "tone", "traits": "traits"}
-MAX_KEYWORDS = 100
-MAX_TOPICS = 20
-MAX_TOPIC_PHRASES = 50
-MAX_TERM_CHARS = 100
-TOOL_NAMES = tuple(default_registry().names())  # what an allow-list may name
-
-
-def _clean_list(value: list[str] | None, max_chars: int) -> list[str] | None:
-    if value is None:
-        return None
-    cleaned = [" ".join(v.split()) for v in value]
-    if any(not 1 <= len(v) <= max_chars for v in cleaned):
-        raise ValueError(f"each item is 1-{max_chars} characters")
-    return list(dict.fromkeys(cleaned))
-
-
-def _terms(value: list[str] | None, what: str) -> list[str] | None:
-    """Trigger words: cleaned, each able to match, duplicates (ignoring case) dropped."""
-    cleaned = _clean_list(value, MAX_TERM_CHARS)
-    if cleaned is None:
-        return None
-    if unmatchable := [t for t in cleaned if not matchable(t)]:
-        raise ValueError(f"{what} {unmatchable[0]!r} has no letter or digit, so it could never match")
-    first: dict[str, str] = {}
-    for term in cleaned:
-        first.setdefault(term.casefold(), term)
-    return list(first.values())
-
-
-def _tools(value: list[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    if unknown := [t for t in value if t not in TOOL_NAMES]:
-        raise ValueError(f"unknown tool {unknown[0]!r}; the tools are {', '.join(TOOL_NAMES)}")
-    return list(dict.fromkeys(value))
-
-
-def _tier(value: str | None) -> str | None:
-    if value is not None and value not in TIERS:
-        raise ValueError(f"unknown tier {value!r}; the router knows {', '.join(TIERS)}")
-    return value
-
-
-def _template(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not value.strip():
-        raise ValueError("must not be blank")
-    check_template(value)  # a TemplateError is a ValueError: 422 with its reason
-    return value
-
-
-def _blank(value: str | None) -> str | None:
-    if value is not None and not value.strip():
-        raise ValueError("must not be blank")
-    return value.strip() if value is not None else None
-
-
-class PersonaIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    display_name: str | None = Field(None, min_length=1, max_length=100, description="The name the agent introduces itself with.")
-    tone: str | None = Field(None, min_length=1, max_length=100, description='e.g. "warm and concise"')
-    traits: list[str] | None = Field(None, max_length=20)
-
-    _strip = field_validator("display_name", "tone")(classmethod(lambda cls, v: _blank(v)))
-    _traits = field_validator("traits")(classmethod(lambda cls, v: _clean_list(v, 64)))
-
-
-class FeaturesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    proactive_suggestions: bool | None = None
-    spelling_correction: bool | None = None
-    rich_messages: bool | None = None
-    voice_replies: bool | None = None
-
-
-class TopicIn(BaseModel):
-    """A subject people handle: a message mentioning any of its phrases hands over."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "legal", "phrases": ["lawsuit", "court"]}]})
-
-    name: str = Field(min_length=1, max_length=64)
-    phrases: list[str] = Field(min_length=1, max_length=MAX_TOPIC_PHRASES)
-
-    _name = field_validator("name")(classmethod(lambda cls, v: _blank(v)))
-    _phrases = field_validator("phrases")(classmethod(lambda cls, v: _terms(v, "phrase")))
-
-
-def _topics(value: list[TopicIn] | None) -> list[TopicIn] | None:
-    if value is None:
-        return None
-    names = [t.name.casefold() for t in value]
-    if dupes := sorted({n for n in names if names.count(n) > 1}):
-        raise ValueError(f"topic {dupes[0]!r} appears twice")
-    return value
-
-
-_TEMPLATE_HELP = f"May use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}; any other placeholder is refused (422)."
-
-
-class ProfileUpdate(BaseModel):
-    """Only the fields sent change (inside `persona` and `features` too); `fallback_tier` may be null."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"persona": {"tone": "formal"}}, {"is_default": True}]})
-
-    name: str | None = Field(None, min_length=1, max_length=100)
-    persona: PersonaIn | None = None
-    prompt_template: str | None = Field(None, min_length=1, max_length=MAX_TEMPLATE_CHARS, description=_TEMPLATE_HELP)
-    restrictions: list[str] | None = Field(None, max_length=MAX_LIST_ITEMS)
-    disclaimers: list[str] | None = Field(None, max_length=MAX_LIST_ITEMS)
-    default_tier: str | None = Field(None, description=f"One of {', '.join(TIERS)}.")
-    fallback_tier: str | None = Field(None, description=f"One of {', '.join(TIERS)}, or null.")
-    confidence_threshold: float | None = Field(None, ge=0, le=1)
-    features: FeaturesIn | None = None
-    is_default: bool | None = Field(None, description="true makes this the tenant's default (the old default stops being one).")
-    handoff_keywords: list[str] | None = Field(
-        None, max_length=MAX_KEYWORDS, description="Words or phrases that hand the conversation to people (whole words, any case)."
-    )
-    human_only_topics: list[TopicIn] | None = Field(None, max_length=MAX_TOPICS, description="Subjects people handle.")
-    low_confidence_turns: int | None = Field(None, ge=1, le=20, description="Hand over after this many unsure answers in a row.")
-    tool_failure_streak: int | None = Field(None, ge=1, le=20, description="Hand over after this many failed tool calls in a row.")
-    allowed_tools: list[str] | None = Field(
-        None, max_length=len(TOOL_NAMES), description=f"Tools the agent may use, of {', '.join(TOOL_NAMES)}; null: all of them."
-    )
-    max_tool_rounds: int | None = Field(None, ge=1, le=10, description="Model ↔ tool rounds per turn.")
-
-    _name = field_validator("name")(classmethod(lambda cls, v: _blank(v)))
-    _keywords = field_validator("handoff_keywords")(classmethod(lambda cls, v: _terms(v, "keyword")))
-    _topic_names = field_validator("human_only_topics")(classmethod(lambda cls, v: _topics(v)))
-    _allowed = field_validator("allowed_tools")(classmethod(lambda cls, v: _tools(v)))
-    _tiers = field_validator("default_tier", "fallback_tier")(classmethod(lambda cls, v: _tier(v)))
-    _tmpl = field_validator("prompt_template")(classmethod(lambda cls, v: _template(v)))
-    _lists = field_validator("restrictions", "disclaimers")(classmethod(lambda cls, v: _clean_list(v, 500)))
-
-
-class ProfileCreate(ProfileUpdate):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"name": "Support", "persona": {"display_name": "Asha", "tone": "warm and concise", "traits": ["patient", "precise"]},
-                 "restrictions": ["Never promise delivery dates."], "disclaimers": ["Prices include VAT."]}  # fmt: skip
-            ]
-        },
-    )
-
-    name: str = Field(min_length=1, max_length=100)
-
-
-class PersonaOut(BaseModel):
-    display_name: str
-    tone: str
-    traits: list[str]
-
-
-class FeaturesOut(BaseModel):
-    proactive_suggestions: bool
-    spelling_correction: bool
-    rich_messages: bool
-    voice_replies: bool
-
-
-class TopicOut(BaseModel):
-    name: str
-    phrases: list[str]
-
-
-class ProfileOut(BaseModel):
-    id: uuid.UUID
-    name: str
-    persona: PersonaOut
-    prompt_template: str
-    prompt_version: int
-    restrictions: list[str]
-    disclaimers: list[str]
-    default_tier: str
-    fallback_tier: str | None
-    confidence_threshold: float
-    features: FeaturesOut
-    handoff_keywords: list[str]
-    human_only_topics: list[TopicOut]
-    low_confidence_turns: int
-    tool_failure_streak: int
-    allowed_tools: list[str] | None = Field(description="null: every tool.")
-    max_tool_rounds: int
-    is_default: bool
-    version: int
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, p: AgentProfile) -> ProfileOut:
-        return cls(
-            id=p.id, name=p.name, persona=PersonaOut(display_name=p.persona_name, tone=p.tone, traits=list(p.traits or [])),
-            prompt_template=p.prompt_template, prompt_version=p.prompt_version, restrictions=list(p.restrictions or []),
-            disclaimers=list(p.disclaimers or []), default_tier=p.default_tier, fallback_tier=p.fallback_tier,
-            confidence_threshold=p.confidence_threshold, features=FeaturesOut(**{f: getattr(p, f) for f in FEATURES}),
-            handoff_keywords=list(p.handoff_keywords or []), human_only_topics=[TopicOut(**t) for t in p.human_only_topics or []],
-            low_confidence_turns=p.low_confidence_turns, tool_failure_streak=p.tool_failure_streak,
-            allowed_tools=list(p.allowed_tools) if p.allowed_tools is not None else None, max_tool_rounds=p.max_tool_rounds,
-            is_default=p.is_default, version=p.version, created_at=p.created_at, updated_at=p.updated_at,
-        )  # fmt: skip
-
-
-class PromptVersionOut(BaseModel):
-    version: int
-    template: str
-    created_by: str | None
-    created_at: datetime
-
-
-class PromptDiffOut(BaseModel):
-    from_version: int
-    to_version: int
-    diff: str = Field(description="A unified diff of the two templates; empty when they are the same.")
 
 
 def _etag(response: Response, profile: AgentProfile) -> ProfileOut:
@@ -342,7 +121,9 @@ async def get_profile(profile_id: uuid.UUID, ctx: Manager, response: Response) -
         return _etag(response, await _profile(session, ctx, profile_id))
 
 
-@router.patch("/{profile_id}", response_model=ProfileOut, summary="Change an agent profile (a new template is a new prompt version)")
+@router.patch(
+    "/{profile_id}", response_model=ProfileOut, summary="Change an agent profile (a new template is a new prompt version)"
+)
 async def update_profile(
     profile_id: uuid.UUID,
     body: ProfileUpdate,
@@ -356,9 +137,13 @@ async def update_profile(
         await store.lock_profiles(session, ctx.tenant_id)
         profile = await _profile(session, ctx, profile_id, lock=True)
         if expected is not None and profile.version != expected:
-            raise Problem(409, "Version conflict", f"the profile is at version {profile.version}, not {expected}; read it again and retry")
+            raise Problem(
+                409, "Version conflict", f"the profile is at version {profile.version}, not {expected}; read it again and retry"
+            )
         if body.is_default is False and profile.is_default:
-            raise Problem(409, "Default profile", "a tenant always has a default profile: make another profile the default instead")
+            raise Problem(
+                409, "Default profile", "a tenant always has a default profile: make another profile the default instead"
+            )
         if "name" in values and values["name"].lower() != profile.name.lower():
             await _refuse_taken_name(session, ctx, values["name"], other_than=profile.id)
         changes = {f: {"old": getattr(profile, f), "new": v} for f, v in values.items() if getattr(profile, f) != v}
@@ -393,8 +178,12 @@ async def delete_profile(profile_id: uuid.UUID, ctx: Manager) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/{profile_id}/prompt-versions", response_model=Page[PromptVersionOut], summary="The prompt template's versions, newest first")
-async def list_prompt_versions(profile_id: uuid.UUID, ctx: Manager, cursor: CursorQuery = None, limit: LimitQuery = 50) -> Page[PromptVersionOut]:
+@router.get(
+    "/{profile_id}/prompt-versions", response_model=Page[PromptVersionOut], summary="The prompt template's versions, newest first"
+)
+async def list_prompt_versions(
+    profile_id: uuid.UUID, ctx: Manager, cursor: CursorQuery = None, limit: LimitQuery = 50
+) -> Page[PromptVersionOut]:
     if cursor is not None and not (cursor.isdigit() and len(cursor) <= 9):
         raise Problem(422, "Invalid cursor", "pass back next_cursor exactly as a page returned it")
     async with ctx.db() as session:
@@ -402,11 +191,15 @@ async def list_prompt_versions(profile_id: uuid.UUID, ctx: Manager, cursor: Curs
         query = store.prompt_versions_query(ctx.tenant_id, profile_id, before=int(cursor) if cursor else None, limit=limit)
         rows = list(await session.scalars(query))
     more, rows = len(rows) > limit, rows[:limit]
-    items = [PromptVersionOut(version=r.version, template=r.template, created_by=r.created_by, created_at=r.created_at) for r in rows]
+    items = [
+        PromptVersionOut(version=r.version, template=r.template, created_by=r.created_by, created_at=r.created_at) for r in rows
+    ]
     return Page(items=items, next_cursor=str(rows[-1].version) if more else None)
 
 
-@router.get("/{profile_id}/prompt-versions/diff", response_model=PromptDiffOut, summary="A unified diff between two prompt versions")
+@router.get(
+    "/{profile_id}/prompt-versions/diff", response_model=PromptDiffOut, summary="A unified diff between two prompt versions"
+)
 async def diff_prompt_versions(
     profile_id: uuid.UUID,
     ctx: Manager,
@@ -422,4 +215,3 @@ async def diff_prompt_versions(
         raise Problem(404, "Not found", f"agent profile {profile_id} has no prompt version {' or '.join(missing)}")
     diff = template_diff(old.template, new.template, f"version {from_version}", f"version {to_version}")
     return PromptDiffOut(from_version=from_version, to_version=to_version, diff=diff)
-

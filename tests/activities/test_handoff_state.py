@@ -13,7 +13,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.handoff import HandoffActivities, HandoffStateInput, HandoffStateResult
-from agent.handoff import AgentSettings, HandoffSettings, HumanOnlyTopic
+from agent.handoff import HandoffSettings, HumanOnlyTopic
+from agent.settings import AgentSettings
 from core.events import tenant_channel
 from core.ids import conversation_workflow_id
 from models import messages_store

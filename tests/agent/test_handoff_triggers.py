@@ -13,7 +13,6 @@ from agent.handoff import (
     KEYWORD,
     LOW_CONFIDENCE,
     TOOL_FAILURES,
-    AgentSettings,
     HandoffCounters,
     HandoffSettings,
     HumanOnlyTopic,
@@ -22,6 +21,7 @@ from agent.handoff import (
     budget_exhausted,
     detect_trigger,
 )
+from agent.settings import AgentSettings
 
 ASKS = {
     "en": [

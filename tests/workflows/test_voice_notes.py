@@ -94,10 +94,11 @@ async def test_voice_note_is_answered_from_its_transcript(voice_setup, tenant, g
     assert stored.content["attachments"][0]["kind"] == "voice"  # the note itself stays described
 
     # The model read the customer's words, not "[voice]".
-    prompt = openai_standin.calls_for(tenant.model)[-1]["messages"]
-    assert prompt[-1]["role"] == "user" and prompt[-1]["content"] == stored.text
+    # (The note asks to track an order, so the model then calls track_order: the first request is the one.)
+    prompt = next(c["messages"] for c in openai_standin.calls_for(tenant.model) if c["messages"][-1]["role"] == "user")
+    assert prompt[-1]["content"] == stored.text
     [reply] = graph_standin.sends_to(phone)
-    assert reply.type == "text" and reply.text == f"[{tenant.model}] {stored.text}"  # voice replies are off by default
+    assert reply.type == "text" and reply.text.startswith(f"[{tenant.model}] ")  # voice replies are off by default
 
 
 def _media_root(voice_setup) -> str:
@@ -118,9 +119,9 @@ async def test_voice_reply_is_sent_as_an_ogg_voice_note_when_the_account_allows_
     phone, wamid = await _send_voice_note(http, tenant, graph_standin, spoken_note(tmp_path).read_bytes())
     await eventually(lambda: _sends(graph_standin, phone), timeout=90, what="the voice reply")
 
-    inbound = await _row(deps, tenant, external_id=wamid)
     outbound = await _row(deps, tenant, reply_to_external_id=wamid, direction="outbound")
-    assert outbound.text == f"[{tenant.model}] {inbound.text}"  # kept as the fallback and the record
+    # The answer (written after the agent looked the order up), kept as the fallback and the record.
+    assert outbound.text.startswith(f"[{tenant.model}] ") and "12,345" in outbound.text
     media = outbound.content["media"]
     assert media["kind"] == "voice" and media["mime_type"] == "audio/ogg"
     assert media["path"].startswith(f"{_media_root(voice_setup)}/{tenant.tenant_id}/outbound/")
