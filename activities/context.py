@@ -18,12 +18,17 @@ from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
 from activities.knowledge import KnowledgePassage, knowledge_prompt
+from activities.product_catalogue import ProductCatalogue
 from agent.context import ContextSection, Turn, current_turn_start, fit_context
 from agent.language import ENGLISH, Language, conversation_language, reply_language_instruction
 from agent.memory import extract_facts, facts_text, merge_facts
+from agent.product_names import ProductCheck, check_answer_text, corrections_text
+from agent.recovery import turn_guidance
+from agent.suggestions import Suggestion, suggest, suggestions_text
 from agent.summary import needs_summary
 from channels.base import Capabilities
 from llm.base import ChatMessage
+from llm.embeddings import Embedder
 from models import conversation_memory_store as store
 from models.agent_tools_store import CustomerProfile, customer_profile
 from models.messages_store import PHONE_CHANNELS, contact_phone
@@ -36,6 +41,7 @@ MAX_TOPIC_QUOTE_CHARS = 200
 
 # What is kept longest when the budget is short (agent/context.HistoryPolicy puts the last six
 # turns at 75 and older ones at 25). The persona and the reply language are required.
+GUIDANCE_PRIORITY = 95  # the questions to answer this turn, product names as the catalogue spells them
 SUMMARY_PRIORITY = 90
 KEY_FACTS_PRIORITY = 85
 RETURNING_PRIORITY = 80
@@ -43,6 +49,9 @@ KNOWLEDGE_PRIORITY = 70
 ORDERS_PRIORITY = 60
 PROFILE_PRIORITY = 50
 CHANNEL_PRIORITY = 40
+SUGGESTIONS_PRIORITY = 30
+# A channel without buttons has no title limit: the suggestion is a line of the reply.
+TEXT_SUGGESTION_CHARS = 40
 
 # Channels that reach us without a webhook adapter (channels/registry.py) and what they show.
 # Web chat's widget (web/widget/widget.js) renders buttons under a reply.
@@ -74,6 +83,13 @@ class BuildContextInput:
     reserve_for_reply: int = 300
     # A customer silent this long starts afresh: older turns leave, their summary and key facts stay.
     idle_expiry_minutes: int = 30
+    # The agent profile's feature flags: offer next steps (never one already offered in this
+    # conversation), and check product names the customer spells their own way.
+    suggest: bool = False
+    already_suggested: list[str] = field(default_factory=list)
+    correct_spelling: bool = False
+    # The customer's answer to the last turn's "did you mean ...?" (its `accepted` set).
+    product_answer: ProductCheck | None = None
 
 
 @dataclass
@@ -90,6 +106,10 @@ class AgentContext:
     # Turns from before the customer's last pause of more than idle_expiry_minutes were left out.
     expired: bool = False
     returning_topic: str | None = None  # the previous topic they were asked about
+    suggestions: list[Suggestion] = field(default_factory=list)
+    suggestions_as_buttons: bool = False  # else they are a line the model may end with
+    # A product name too unsure to take as meant: the customer is asked before the model answers.
+    product_check: ProductCheck | None = None
 
 
 def _invalid(message: str) -> ApplicationError:
@@ -177,8 +197,9 @@ def _language(turns: Sequence[Turn], facts: dict) -> Language:
 
 
 class ContextActivities:
-    def __init__(self, deps: ActivityDeps) -> None:
+    def __init__(self, deps: ActivityDeps, embedder: Embedder | None = None) -> None:
         self._deps = deps
+        self._catalogue = ProductCatalogue(embedder)
 
     def _capabilities(self, channel: str) -> Capabilities | None:
         if channel in self._deps.channels:
@@ -213,6 +234,10 @@ class ContextActivities:
             # after a pause (later turns of that session have already been greeted).
             fresh_start = (session_start == start and start > 0) or (start == 0 and earlier_seq is None)
             previous = await store.previous_memory(session, tenant_id, customer_id) if fresh_start else None
+            products = []
+            if input.correct_spelling and input.product_answer is None:
+                said = "\n".join(t.text for t in loaded[start:] if t.role == "user")
+                products = await self._catalogue.match(session, tenant_id, said)
 
         history = loaded[session_start:]
         expired_turns = loaded[:session_start]
@@ -223,10 +248,28 @@ class ContextActivities:
         facts = merge_facts(extract_facts([t.text for t in loaded if t.role == "user" and t.seq > summarised]), facts)
         topic = _previous_topic(previous, expired_turns) if fresh_start else None
         lang = _language(loaded, facts)
+        capabilities = self._capabilities(input.channel)
+        as_buttons = capabilities is not None and capabilities.max_buttons > 0
+        suggestions = (
+            suggest(
+                orders,
+                profile.open_tickets if profile else [],
+                set(input.already_suggested),
+                capabilities.max_button_title_chars if as_buttons and capabilities else TEXT_SUGGESTION_CHARS,
+            )
+            if input.suggest
+            else []
+        )
+        unsure = next((m for m in products if not m.sure), None)
 
         sections = [
             ContextSection("persona", input.system_prompt, 100, required=True),
-            ContextSection("channel", channel_text(input.channel, self._capabilities(input.channel)), CHANNEL_PRIORITY),
+            ContextSection("channel", channel_text(input.channel, capabilities), CHANNEL_PRIORITY),
+            ContextSection("turn guidance", turn_guidance(loaded, start), GUIDANCE_PRIORITY),
+            ContextSection("product names", corrections_text(products), GUIDANCE_PRIORITY),
+            ContextSection(
+                "product answer", check_answer_text(input.product_answer) if input.product_answer else "", 100, required=True
+            ),
             ContextSection("customer profile", profile_text(profile), PROFILE_PRIORITY),
             ContextSection("orders", orders_text(orders), ORDERS_PRIORITY),
             ContextSection("previous topic", returning_text(topic) if topic else "", RETURNING_PRIORITY),
@@ -234,6 +277,7 @@ class ContextActivities:
                 "key facts", "Key facts about this customer:\n" + facts_text(facts) if facts else "", KEY_FACTS_PRIORITY
             ),
             ContextSection("knowledge", knowledge_prompt(input.knowledge) if input.knowledge else "", KNOWLEDGE_PRIORITY),
+            ContextSection("suggestions", suggestions_text(suggestions, as_buttons) if suggestions else "", SUGGESTIONS_PRIORITY),
             ContextSection("language", reply_language_instruction(lang), 100, required=True),
         ]
         summary = None
@@ -269,6 +313,9 @@ class ContextActivities:
             summary_through_seq=max(out_of_window, default=earlier_seq) if due else None,
             expired=bool(expired_turns),
             returning_topic=topic,
+            suggestions=suggestions,
+            suggestions_as_buttons=as_buttons,
+            product_check=ProductCheck(unsure.written, unsure.product) if unsure else None,
         )
 
 

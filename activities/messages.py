@@ -21,6 +21,7 @@ from core.ttl_cache import TtlCache
 from models import accounts_store, agent_tools_store, consent_store
 from models import messages_store as store
 from models.knowledge_coverage import search_setup
+from models.tenant_db import tenant_transaction
 
 log = get_logger()
 
@@ -245,10 +246,9 @@ class MessageActivities:
 
     @activity.defn
     async def mark_followup_sent(self, input: MarkFollowupInput) -> None:
-        async with self._deps.sessions.begin() as session:
-            await agent_tools_store.finish_followup(
-                session, _uuid(input.tenant_id, "tenant_id"), _uuid(input.followup_id, "followup_id"), sent=input.sent
-            )
+        tenant_id = _uuid(input.tenant_id, "tenant_id")
+        async with tenant_transaction(self._deps.sessions, tenant_id) as session:
+            await agent_tools_store.finish_followup(session, tenant_id, _uuid(input.followup_id, "followup_id"), sent=input.sent)
 
     @activity.defn
     async def record_transcript(self, input: RecordTranscriptInput) -> RecordTranscriptResult:

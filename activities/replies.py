@@ -18,11 +18,15 @@ from temporalio.exceptions import ApplicationError
 from activities.context import BuildContextInput, ContextActivities
 from activities.deps import ActivityDeps
 from activities.knowledge import KnowledgePassage, knowledge_prompt
+from agent.confirmation import answer_buttons
 from agent.memory import merge_facts
+from agent.notices import notice
+from agent.product_names import ProductCheck
 from agent.prompt import render_system_prompt
 from agent.summary import parse_summary, summary_request
 from agent.tools.builtin import default_registry
 from agent.tools.registry import ToolRegistry
+from channels.base import Button
 from core import events
 from core.logging import get_logger
 from core.ttl_cache import TtlCache
@@ -69,6 +73,12 @@ class GenerateReplyInput:
     # `history_limit` messages as before (runs started before the agent patch).
     customer_id: str | None = None
     channel: str = ""
+    # The agent profile's flags and what this conversation already did with them (see
+    # activities/context.BuildContextInput).
+    suggest: bool = False
+    already_suggested: list[str] = field(default_factory=list)
+    correct_spelling: bool = False
+    product_answer: ProductCheck | None = None
 
 
 @dataclass
@@ -89,6 +99,13 @@ class GeneratedReply:
     language: str | None = None  # the customer's, as the context builder read it ("hinglish", "hi", ...)
     # The rolling summary should take in the messages up to this seq (summarize_conversation).
     summary_through_seq: int | None = None
+    buttons: list[Button] = field(default_factory=list)  # proactive suggestions, or yes/no
+    suggested: list[str] = field(default_factory=list)  # the suggestions' keys, offered once each
+    # Set: `text` asks the customer whether they mean this product; no model was called.
+    product_check: ProductCheck | None = None
+
+
+SUGGESTION_PAYLOAD_PREFIX = "suggest:"
 
 
 @dataclass
@@ -128,14 +145,16 @@ class TenantChatSetup:
 
 
 class ReplyActivities:
-    def __init__(self, deps: ActivityDeps, tools: ToolRegistry | None = None) -> None:
+    def __init__(self, deps: ActivityDeps, tools: ToolRegistry | None = None, *, local_model_tools: bool = False) -> None:
         self._deps = deps
+        self._local_model_tools = local_model_tools
         self._tools = tools or default_registry()
-        self._context = ContextActivities(deps)
+        embedder = default_embedder()
+        self._context = ContextActivities(deps, embedder)
         # Read on every turn, changed rarely: a provider or policy change applies within these seconds.
         self._setups: TtlCache[uuid.UUID, TenantChatSetup] = TtlCache(SETUP_CACHE_SECONDS)
         self._system_prompts: TtlCache[uuid.UUID, str] = TtlCache(PROFILE_PROMPT_CACHE_SECONDS)
-        cache = SemanticCache(deps.redis, default_embedder())
+        cache = SemanticCache(deps.redis, embedder)
         self._gateway = LlmGateway(deps.providers, CircuitBreakers(deps.redis), Budgets(deps.redis), self._record_usage, cache)
 
     async def _setup(self, session: AsyncSession, tenant_id: uuid.UUID) -> TenantChatSetup:
@@ -204,8 +223,14 @@ class ReplyActivities:
                     channel=input.channel,
                     system_prompt=instructions,
                     knowledge=input.knowledge,
+                    suggest=input.suggest,
+                    already_suggested=input.already_suggested,
+                    correct_spelling=input.correct_spelling,
+                    product_answer=input.product_answer,
                 )
             )
+            if context.product_check is not None and not input.scratch:
+                return _product_question(context.product_check, context.language)
             messages = list(context.messages)
         else:
             messages = [ChatMessage("system", instructions)]
@@ -214,9 +239,9 @@ class ReplyActivities:
             messages += [ChatMessage("user" if d == "inbound" else "assistant", t) for d, t in history if t]
         messages += input.scratch
         messages += [ChatMessage("system", note) for note in input.notes]
-        # The offline model answers without tools: on a 2-core CPU, tool mode (a constrained
-        # grammar and ~700 more prompt tokens) measured 60-100 s a turn against ~10 s without.
-        offer = input.offer_tools and any(p.kind != "local" for p in setup.providers)
+        # The offline model answers without tools unless told otherwise (Settings.local_model_tools):
+        # on a 2-core CPU tool mode measured 60-100 s a turn against ~10 s without.
+        offer = input.offer_tools and (self._local_model_tools or any(p.kind != "local" for p in setup.providers))
         tools = [t.definition() for t in self._tools.allowed(input.tool_names)] if offer else []
         call = GatewayCall(
             tenant_id=input.tenant_id,
@@ -241,6 +266,10 @@ class ReplyActivities:
         if context is not None:
             reply.language = context.language
             reply.summary_through_seq = context.summary_through_seq if context.summary_due else None
+            if context.suggestions and not reply.tool_calls:
+                reply.suggested = [s.key for s in context.suggestions]
+                if context.suggestions_as_buttons:
+                    reply.buttons = [Button(id=SUGGESTION_PAYLOAD_PREFIX + s.key, title=s.title) for s in context.suggestions]
         return reply
 
     @activity.defn
@@ -319,6 +348,21 @@ async def heartbeating(every_s: float = 2.0):
         yield
     finally:
         task.cancel()
+
+
+def _product_question(check: ProductCheck, language: str) -> GeneratedReply:
+    """"Did you mean ...?" with yes/no buttons, in the customer's language: asked before any
+    model reads a product name it might take for another."""
+    text = notice("product_check", language).format(written=check.written, product=check.product)
+    return GeneratedReply(
+        text=text,
+        provider="frontdesk",
+        model="product-names",
+        decisions=[f"asked whether {check.written!r} means {check.product!r}"],
+        language=language,
+        buttons=answer_buttons(),
+        product_check=check,
+    )
 
 
 def _reply_or_raise(result: GatewayResult) -> GeneratedReply:

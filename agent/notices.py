@@ -27,6 +27,18 @@ _NOTICES: dict[str, dict[str, str]] = {
         "id": "Saya tidak menerima konfirmasi, jadi saya belum melakukannya. Silakan minta lagi jika masih diperlukan.",
         "ar": "لم يصلني تأكيد منك، لذلك لم أنفّذ الطلب. اطلبه مرة أخرى إن كنت لا تزال تريده.",
     },
+    # A product name the customer may have misspelt: {written} and {product} are filled in.
+    "product_check": {
+        "en": 'Just to be sure: by "{written}" do you mean our "{product}"?',
+        "hi": 'बस पक्का करने के लिए: "{written}" से क्या आपका मतलब हमारे "{product}" से है?',
+        "hi-Latn": 'Bas confirm karne ke liye: "{written}" se kya aapka matlab hamare "{product}" se hai?',
+        "es": 'Solo para confirmar: ¿con "{written}" te refieres a nuestro "{product}"?',
+        "pt": 'Só para confirmar: com "{written}" você quer dizer o nosso "{product}"?',
+        "fr": 'Juste pour être sûr : par « {written} », voulez-vous dire notre « {product} » ?',
+        "de": 'Nur zur Sicherheit: Meinen Sie mit „{written}“ unser „{product}“?',
+        "id": 'Sekadar memastikan: apakah "{written}" yang Anda maksud adalah "{product}" kami?',
+        "ar": 'للتأكد فقط: هل تقصد بـ "{written}" منتجنا "{product}"؟',
+    },
 }
 
 

@@ -10,7 +10,8 @@ activity (financial tools wait for the customer's yes). The run is scored as Ï„Â
 agent must have said the required facts. One JSON line on stdout:
 {"bench":"tau2_retail","model":..,"tasks":..,"pass_1":..,...}; progress on stderr.
 
-  .venv/bin/python -m bench.tau2_retail --tasks 2 --max-turns 20              # local model
+  .venv/bin/python -m bench.tau2_retail --tasks 2 --max-turns 20              # local model, no tools
+  .venv/bin/python -m bench.tau2_retail --tasks 2 --local-tools               # local model with tools (slow on CPU)
   BENCH_PROVIDER=openai OPENAI_API_KEY=sk-... BENCH_MODEL=gpt-4o .venv/bin/python -m bench.tau2_retail --split base
   BENCH_PROVIDER=openai_compatible BENCH_BASE_URL=http://localhost:8000/v1 BENCH_MODEL=Qwen/Qwen2.5-7B-Instruct ...
 The simulated customer uses the agent's provider unless BENCH_USER_PROVIDER / BENCH_USER_MODEL /
@@ -153,7 +154,14 @@ def main() -> None:
     parser.add_argument(
         "--transcripts", default="", help="write each task's conversation and tool calls as JSON into this folder"
     )
+    parser.add_argument(
+        "--local-tools",
+        action="store_true",
+        help="offer the tools to the offline model too (FRONTDESK_LOCAL_MODEL_TOOLS; off by default: 60-100 s a turn on 2 cores)",
+    )
     args = parser.parse_args()
+    if args.local_tools:
+        os.environ["FRONTDESK_LOCAL_MODEL_TOOLS"] = "1"
     args.agent_provider = provider_from_env(args.provider, args.model)
     args.user_provider = (
         provider_from_env(args.user_kind, args.user_model, prefix="BENCH_USER_")
@@ -174,6 +182,7 @@ def main() -> None:
         "bench": "tau2_retail",
         "model": args.agent_provider.model,
         "provider": args.agent_provider.kind,
+        "tools_offered": args.agent_provider.kind != "local" or os.environ.get("FRONTDESK_LOCAL_MODEL_TOOLS", "").lower() in ("1", "true"),
         "user_model": args.user_provider.model,
         "user_style": args.user_style,
         "split": "ids" if args.task_ids else args.split,

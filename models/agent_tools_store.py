@@ -275,3 +275,14 @@ async def add_followup(
     session.add(followup)
     await session.flush()
     return followup
+
+
+async def finish_followup(session: AsyncSession, tenant_id: uuid.UUID, followup_id: uuid.UUID, *, sent: bool) -> bool:
+    """Marks a due follow-up sent (or cancelled: a person had the conversation). Only a scheduled
+    one changes, so a retried mark is a no-op; False when nothing was scheduled under that id."""
+    result = await session.execute(
+        update(Followup)
+        .where(Followup.tenant_id == tenant_id, Followup.id == followup_id, Followup.status == "scheduled")
+        .values(status="sent" if sent else "cancelled")
+    )
+    return result.rowcount == 1

@@ -79,7 +79,7 @@ def build_worker(
     if queue == (settings.llm_task_queue or settings.task_queue):
         # The turn's knowledge search sits with the replies: both embed text with the same model.
         tools = tools or default_registry()
-        replies = ReplyActivities(deps, tools)
+        replies = ReplyActivities(deps, tools, local_model_tools=settings.local_model_tools)
         activities += [replies.generate_reply, replies.summarize_conversation, KnowledgeActivities(deps).search_knowledge]
         activities.append(ToolActivities(deps, tools).run_tool)  # beside the embedder: search_knowledge
     if queue == (settings.ingest_task_queue or settings.task_queue):

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.replies import GeneratedReply, GenerateReplyInput
     from activities.tools import NEEDS_CONFIRMATION, RunToolInput, ToolActivities, ToolResult
     from agent.confirmation import answer_buttons
+    from agent.product_names import ProductCheck
     from channels.base import Button
     from llm.base import ChatMessage, ToolCall
     from workflows import policies
@@ -83,6 +84,8 @@ class AgentOutcome:
     tools_used: list[str] = field(default_factory=list)
     language: str | None = None  # the customer's language, as the context builder read it
     summary_through_seq: int | None = None  # set: refresh the rolling summary up to this message
+    suggested: list[str] = field(default_factory=list)  # proactive suggestions offered (their keys)
+    product_check: ProductCheck | None = None  # set: `text` asks whether the customer means a product
 
 
 @dataclass
@@ -98,6 +101,11 @@ class AgentTurnSetup:
     max_rounds: int
     confirmation_timeout: timedelta
     tool_task_queue: str
+    # The agent profile's flags (agent/settings.py) and this conversation's use of them.
+    suggest: bool = False
+    already_suggested: list[str] = field(default_factory=list)
+    correct_spelling: bool = False
+    product_answer: ProductCheck | None = None  # the customer's answer to the last "did you mean ...?"
 
 
 Generate = Callable[[GenerateReplyInput], Awaitable[GeneratedReply]]
@@ -126,6 +134,10 @@ class AgentTurn:
                 notes=[] if offer else [ROUND_LIMIT_NOTE],
                 customer_id=s.customer_id,
                 channel=s.channel,
+                suggest=s.suggest,
+                already_suggested=s.already_suggested,
+                correct_spelling=s.correct_spelling,
+                product_answer=s.product_answer,
             )
             try:
                 reply = await self._generate(request)
@@ -140,7 +152,8 @@ class AgentTurn:
             self._outcome.language = reply.language or self._outcome.language
             self._outcome.summary_through_seq = reply.summary_through_seq or self._outcome.summary_through_seq
             if not reply.tool_calls or not offer:
-                self._outcome.text = reply.text
+                self._outcome.text, self._outcome.buttons = reply.text, reply.buttons
+                self._outcome.suggested, self._outcome.product_check = reply.suggested, reply.product_check
                 return self._outcome
             rounds += 1
             done_calls: list[ToolCall] = []

@@ -12,24 +12,20 @@ Temporal and are idempotent.
 import asyncio
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import AcknowledgeInboundInput, DeliveryActivities, SendReplyInput
-    from activities.handoff import AssessMessageInput, HandoffActivities
-    from activities.knowledge import KnowledgeActivities, KnowledgePassage, SearchKnowledgeInput
+    from activities.knowledge import KnowledgePassage
     from activities.messages import (
         FlagHandoffInput,
         MessageActivities,
         PersistInboundInput,
         PersistOutboundInput,
     )
-    from activities.replies import GeneratedReply, GenerateReplyInput, ReplyActivities, SummarizeInput
-    from agent.confirmation import read_answer
-    from agent.handoff import HandoffCounters, after_turn, budget_exhausted
+    from activities.replies import GenerateReplyInput
     from channels.base import InboundMessage
     from channels.registry import ACKNOWLEDGING_CHANNELS
     from core import temporal as sa
@@ -45,13 +41,8 @@ with workflow.unsafe.imports_passed_through():
         Release,
         Takeover,
     )
-    from workflows.agent_turn import (
-        FALLBACK_TEXT,
-        AgentOutcome,
-        AgentTurn,
-        AgentTurnSetup,
-        failure_reason,
-    )
+    from workflows.agent_turn import FALLBACK_TEXT, failure_reason
+    from workflows.conversation_agent import AgentSteps
     from workflows.conversation_people import PeopleAndTimers
     from workflows.conversation_types import (
         AdminAction,
@@ -67,7 +58,6 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["ChatReply", "ConversationInput", "ConversationState", "ConversationWorkflow", "FALLBACK_TEXT", "UNTRANSCRIBED"]
 
 INBOUND_SIGNAL = "inbound"  # named: signal-with-start takes the signal by name
-LLM_QUEUE_PATCH = "generate-reply-on-llm-queue"
 VOICE_NOTES_PATCH = "transcribe-voice-notes"  # runs started before answered "[audio]" as it was
 ACKNOWLEDGE_PATCH = "acknowledge-inbound"  # read receipts / tap answers; earlier runs sent none
 # Tools, confirmations, hand-over triggers and people's actions (issue 8); earlier runs replay
@@ -80,7 +70,7 @@ MAX_DEBOUNCE_FACTOR = 4  # a customer who never pauses still gets an answer
 
 
 @workflow.defn
-class ConversationWorkflow(PeopleAndTimers, VoiceSteps):
+class ConversationWorkflow(AgentSteps, PeopleAndTimers, VoiceSteps):
     @workflow.init
     def __init__(self, input: ConversationInput) -> None:
         self._input = input
@@ -311,83 +301,6 @@ class ConversationWorkflow(PeopleAndTimers, VoiceSteps):
             self._state.recent_replies.pop(next(iter(self._state.recent_replies)))
         return ChatReply(text=text, in_reply_to=last.external_id, needs_human=self._state.needs_human)
 
-    # -- the agent (AGENT_PATCH) --------------------------------------------------------------
-
-    async def _agent_reply(self, messages: list[InboundMessage], stored: Any, turn_id: str) -> TurnReply:
-        """The answer to the customer's new messages: a confirmation answered, a hand-over
-        triggered, or the model with its tools. Empty text when a person answers instead."""
-        inp, state = self._input, self._state
-        said = "\n".join(m.text for m in messages if m.text.strip())
-        if state.mode == "closed":
-            # A resolved conversation reopens with the AI answering, never straight into hand-over.
-            state.mode, state.counters = "ai", HandoffCounters()
-            await self._record_state("released", "the customer wrote again after it was closed")
-        if state.mode != "ai":
-            return TurnReply(text="")  # stored for the person on it; the AI stays quiet
-        assessed = await database_step(HandoffActivities.assess_message, AssessMessageInput(inp.tenant_id, said))
-        settings = assessed.settings
-        state.reply_language = assessed.language or state.reply_language  # a notice before any model call speaks it too
-        pending, answer = state.confirmation, None
-        if pending is not None:
-            state.confirmation = None
-            last = messages[-1] if messages else None
-            if last is not None and last.contact_id == pending.contact_id:
-                answer = read_answer(last.text, last.reply_payload)
-        if answer is None and assessed.trigger is not None:
-            return await self._hand_over(assessed.trigger.reason)
-        knowledge = []
-        if stored.knowledge_indexed and answer is None and said:
-            knowledge = await self._search_knowledge(stored.conversation_id, turn_id, messages)
-        agent = AgentTurn(
-            AgentTurnSetup(
-                tenant_id=inp.tenant_id,
-                conversation_id=stored.conversation_id,
-                customer_id=stored.customer_id,
-                channel=inp.channel,
-                contact_id=inp.contact_id,
-                turn_id=turn_id,
-                knowledge=knowledge,
-                allowed_tools=settings.allowed_tools,
-                max_rounds=settings.max_tool_rounds,
-                confirmation_timeout=timedelta(seconds=inp.confirmation_timeout_seconds),
-                tool_task_queue=inp.llm_task_queue or workflow.info().task_queue,
-            ),
-            self._call_model,
-        )
-        outcome = await (agent.resume(pending, answer) if pending is not None else agent.run())
-        state.reply_language = outcome.language or state.reply_language
-        if outcome.summary_through_seq is not None:
-            self._summarize(stored.conversation_id, outcome.summary_through_seq)
-        state.confirmation = outcome.confirmation
-        state.followups += outcome.followups
-        if outcome.handoff_reason:
-            return await self._hand_over(outcome.handoff_reason, before=outcome.text)
-        if outcome.budget_exhausted:
-            return await self._hand_over(budget_exhausted().reason)
-        state.counters, trigger = after_turn(
-            state.counters,
-            confidence=_confidence(knowledge, outcome) if stored.knowledge_indexed else None,
-            threshold=settings.confidence_threshold,
-            tool_failures=outcome.tool_failures,
-            tool_successes=outcome.tool_successes,
-            settings=settings.handoff,
-        )
-        if trigger is not None and outcome.confirmation is None:
-            return await self._hand_over(trigger.reason, before=outcome.text)
-        return TurnReply(text=outcome.text, buttons=outcome.buttons, fallback_reason=outcome.fallback_reason)
-
-    def _summarize(self, conversation_id: str, through_seq: int) -> None:
-        """Refreshes the rolling summary in the background: the customer's answer never waits
-        for it, and a summary that fails is tried again after a later turn."""
-        workflow.start_activity_method(
-            ReplyActivities.summarize_conversation,
-            SummarizeInput(tenant_id=self._input.tenant_id, conversation_id=conversation_id, through_seq=through_seq),
-            task_queue=self._input.llm_task_queue or workflow.info().task_queue,
-            start_to_close_timeout=policies.LLM_TIMEOUT,
-            heartbeat_timeout=policies.LLM_HEARTBEAT_TIMEOUT,
-            retry_policy=policies.LLM_RETRY,
-        )
-
     def _acknowledge(self, messages: list[InboundMessage]) -> Awaitable[None] | None:
         """Starts telling the channel the messages were seen, alongside the turn (the reply does
         not wait for it); None where the channel has nothing to be told."""
@@ -398,49 +311,6 @@ class ConversationWorkflow(PeopleAndTimers, VoiceSteps):
             AcknowledgeInboundInput(self._input.tenant_id, self._input.channel_account_id, messages),
             start_to_close_timeout=policies.ACKNOWLEDGE_TIMEOUT,
             retry_policy=policies.ACKNOWLEDGE_RETRY,
-        )
-
-    async def _search_knowledge(self, conversation_id: str, turn_id: str, batch: list[InboundMessage]) -> list[KnowledgePassage]:
-        """Passages from the tenant's knowledge base for what the customer just wrote; none when
-        the search keeps failing (the reply then says it is unsure instead of waiting)."""
-        query = "\n".join(m.text for m in batch if m.text.strip())
-        if not query:
-            return []
-        try:
-            found = await workflow.execute_activity_method(
-                KnowledgeActivities.search_knowledge,
-                SearchKnowledgeInput(
-                    tenant_id=self._input.tenant_id, query=query, conversation_id=conversation_id, search_id=turn_id
-                ),
-                # Beside the replies: the LLM workers already hold the embedding model.
-                task_queue=self._input.llm_task_queue or workflow.info().task_queue,
-                start_to_close_timeout=policies.KNOWLEDGE_TIMEOUT,
-                retry_policy=policies.KNOWLEDGE_RETRY,
-            )
-        except FailureError as err:
-            workflow.logger.warning("knowledge search failed, replying without it", extra={"reason": failure_reason(err)})
-            return []
-        return found.passages
-
-    async def _call_model(self, reply_input: GenerateReplyInput) -> GeneratedReply:
-        """One model call; raises the FailureError of a call that kept failing."""
-        if workflow.patched(LLM_QUEUE_PATCH):
-            # An activity on the LLM queue: LLM workers scale (and hold a local model) apart
-            # from the conversation workers.
-            return await workflow.execute_activity_method(
-                ReplyActivities.generate_reply,
-                reply_input,
-                task_queue=self._input.llm_task_queue or workflow.info().task_queue,
-                start_to_close_timeout=policies.LLM_TIMEOUT,
-                heartbeat_timeout=policies.LLM_HEARTBEAT_TIMEOUT,
-                retry_policy=policies.LLM_RETRY,
-            )
-        # Runs started before the patch replay their local activity.
-        return await workflow.execute_local_activity_method(
-            ReplyActivities.generate_reply,
-            reply_input,
-            start_to_close_timeout=policies.LLM_TIMEOUT,
-            retry_policy=policies.LLM_RETRY,
         )
 
     async def _generate_reply(self, conversation_id: str, knowledge: list[KnowledgePassage]) -> tuple[str, str | None]:
@@ -487,12 +357,3 @@ class ConversationWorkflow(PeopleAndTimers, VoiceSteps):
                     reason=f"reply could not be delivered: {failure_reason(err)}",
                 ),
             )
-
-
-def _confidence(knowledge: list[KnowledgePassage], outcome: AgentOutcome) -> float:
-    """How sure the turn's answer is, for the low-confidence hand-over: a tool that answered
-    makes it sure; otherwise the best knowledge passage's score (0 when nothing was found).
-    The intent model's confidence (issue 9) will join this."""
-    if outcome.tool_successes:
-        return 1.0
-    return max((p.score for p in knowledge), default=0.0)

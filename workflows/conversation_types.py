@@ -8,6 +8,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from agent.handoff import HandoffCounters
+    from agent.product_names import ProductCheck
     from channels.base import Button, InboundMessage
     from workflows import policies
     from workflows.agent_turn import PendingConfirmation, ScheduledFollowup
@@ -44,6 +45,10 @@ class ConversationState:
     counters: HandoffCounters = field(default_factory=HandoffCounters)
     confirmation: PendingConfirmation | None = None
     followups: list[ScheduledFollowup] = field(default_factory=list)
+    # A "did you mean <product>?" waiting for the customer's answer, and the suggestions already
+    # offered in this conversation (never offered twice).
+    product_check: ProductCheck | None = None
+    suggested: list[str] = field(default_factory=list)
     # People's actions not yet applied, and the request ids already applied (a retried API call).
     admin: list[AdminAction] = field(default_factory=list)
     applied_requests: list[str] = field(default_factory=list)

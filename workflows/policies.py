@@ -14,7 +14,9 @@ DB_RETRY = RetryPolicy(
 )
 
 # The provider chain fails over inside one attempt; a few attempts, then the honest fallback.
-LLM_TIMEOUT = timedelta(seconds=90)
+# An attempt may be long: the offline model with tools (Settings.local_model_tools) measured up
+# to 100 s a call on 2 CPU cores. A dead worker is noticed sooner, by the heartbeat timeout.
+LLM_TIMEOUT = timedelta(seconds=180)
 # The LLM activity heartbeats while it waits on a provider: a worker that dies mid-call is
 # noticed after this, not after LLM_TIMEOUT, and the turn moves to another worker.
 LLM_HEARTBEAT_TIMEOUT = timedelta(seconds=10)

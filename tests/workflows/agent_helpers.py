@@ -36,7 +36,7 @@ async def outbound_texts(deps, conversation_id: uuid.UUID) -> list[str]:
         return list(rows)
 
 
-async def give_order(deps, tenant_id: str, customer_id: uuid.UUID, number: str = "#1001", **fields) -> uuid.UUID:
+async def give_order(deps, tenant_id: str, customer_id: uuid.UUID | None, number: str = "#1001", **fields) -> uuid.UUID:
     """An order of the customer's, as a store webhook would have left it: paid, not shipped."""
     values = {
         "status": "open",
