@@ -234,10 +234,8 @@ class ContextActivities:
             # after a pause (later turns of that session have already been greeted).
             fresh_start = (session_start == start and start > 0) or (start == 0 and earlier_seq is None)
             previous = await store.previous_memory(session, tenant_id, customer_id) if fresh_start else None
-            products = []
-            if input.correct_spelling and input.product_answer is None:
-                said = "\n".join(t.text for t in loaded[start:] if t.role == "user")
-                products = await self._catalogue.match(session, tenant_id, said)
+            check_spelling = input.correct_spelling and input.product_answer is None
+            catalogue = await self._catalogue.names(session, tenant_id) if check_spelling else []
 
         history = loaded[session_start:]
         expired_turns = loaded[:session_start]
@@ -248,6 +246,7 @@ class ContextActivities:
         facts = merge_facts(extract_facts([t.text for t in loaded if t.role == "user" and t.seq > summarised]), facts)
         topic = _previous_topic(previous, expired_turns) if fresh_start else None
         lang = _language(loaded, facts)
+        products = await self._catalogue.match(catalogue, "\n".join(t.text for t in loaded[start:] if t.role == "user"))
         capabilities = self._capabilities(input.channel)
         as_buttons = capabilities is not None and capabilities.max_buttons > 0
         suggestions = (

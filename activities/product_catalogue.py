@@ -23,11 +23,11 @@ class ProductCatalogue:
     async def names(self, session: AsyncSession, tenant_id: uuid.UUID) -> list[str]:
         return await self._names.get_or_load(tenant_id, lambda: product_names(session, tenant_id, MAX_CATALOGUE))
 
-    async def match(self, session: AsyncSession, tenant_id: uuid.UUID, text: str) -> list[ProductMatch]:
-        """The tenant's products the customer's `text` names with a spelling of its own."""
-        if not text.strip():
+    async def match(self, names: list[str], text: str) -> list[ProductMatch]:
+        """The products (of `names`, the tenant's) the customer's `text` names with a spelling of
+        its own. Outside any transaction: a close call waits on the embedder."""
+        if not text.strip() or not names:
             return []
-        names = await self.names(session, tenant_id)
         return await find_products(text, names, self._similarity if self._embedder is not None else None)
 
     async def _similarity(self, written: str, names: list[str]) -> list[float]:
