@@ -101,12 +101,18 @@ _CALLING_CODE_FIELD = Field(
 class ShopifyConfig(_Strict):
     shop_domain: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$", examples=["acme-store.myshopify.com"])
     default_calling_code: str | None = _CALLING_CODE_FIELD
+    admin_api_base_url: HttpUrl | None = Field(
+        None, description="Admin REST API base including the version; default https://{shop_domain}/admin/api/2025-01."
+    )
 
 
 class ShopifyCredentials(_Strict):
     # Shopify signs webhooks (X-Shopify-Hmac-Sha256) with the app's client secret; webhooks made
     # in the shop's admin (Settings > Notifications) with the key shown there.
     client_secret: str = Field(min_length=8, max_length=256)
+    # An Admin API access token (a custom app's, scopes write_orders): with it, cancellations and
+    # refunds the customer confirmed are carried out at the store (channels/shopify_admin.py).
+    admin_access_token: str | None = Field(None, min_length=8, max_length=256)
 
 
 class MagentoConfig(_Strict):

@@ -20,6 +20,7 @@ from activities.media import MediaActivities
 from activities.messages import MessageActivities
 from activities.reembed import ReembedActivities
 from activities.replies import ReplyActivities
+from activities.store_sync import StoreSyncActivities
 from activities.tools import ToolActivities
 from activities.voice import VoiceActivities
 from agent.tools.builtin import default_registry
@@ -82,6 +83,7 @@ def build_worker(
         replies = ReplyActivities(deps, tools, local_model_tools=settings.local_model_tools)
         activities += [replies.generate_reply, replies.summarize_conversation, KnowledgeActivities(deps).search_knowledge]
         activities.append(ToolActivities(deps, tools).run_tool)  # beside the embedder: search_knowledge
+        activities.append(StoreSyncActivities(deps).sync_order_action)  # where run_tool is: the turn runs both
     if queue == (settings.ingest_task_queue or settings.task_queue):
         workflows += [IngestDocumentWorkflow, ReembedKnowledgeWorkflow]
         reembed = ReembedActivities(deps)

@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 with workflow.unsafe.imports_passed_through():
     from activities.knowledge import KnowledgePassage
     from activities.replies import GeneratedReply, GenerateReplyInput
+    from activities.store_sync import SYNCED_TOOLS, StoreSyncActivities, SyncOrderActionInput
     from activities.tools import NEEDS_CONFIRMATION, RunToolInput, ToolActivities, ToolResult
     from agent.confirmation import answer_buttons
     from agent.product_names import ProductCheck
@@ -40,6 +41,9 @@ NOT_CONFIRMED = {
     "detail": "The customer did not answer yes or no, so nothing was done. Answer their new message; "
     "if they still want this, ask for their confirmation again.",
 }
+# Confirmed cancellations and refunds are carried out at the store (activities/store_sync.py);
+# runs started before replay their records-only result.
+STORE_SYNC_PATCH = "store-sync-order-actions"
 TOOL_FAILED = {"status": "error", "detail": "The tool failed; nothing was done. Tell the customer you could not do it now."}
 
 
@@ -160,7 +164,7 @@ class AgentTurn:
             done_results: list[ChatMessage] = []
             for index, call in enumerate(reply.tool_calls):
                 key = f"{workflow.info().workflow_id}/{s.turn_id}/tool/{rounds}/{index}"
-                result = await self._run_tool(call, key, confirmed=False)
+                result = await self._after_tool(call, await self._run_tool(call, key, confirmed=False))
                 if result is not None and result.status == NEEDS_CONFIRMATION:
                     return self._ask(call, key, result, scratch, done_calls, done_results, rounds)
                 done_calls.append(call)
@@ -175,7 +179,7 @@ class AgentTurn:
     async def resume(self, pending: PendingConfirmation, answer: bool | None) -> AgentOutcome:
         """Continues the turn that asked, after the customer's answer (None: something else)."""
         if answer:
-            result = await self._run_tool(pending.call, pending.idempotency_key, confirmed=True)
+            result = await self._after_tool(pending.call, await self._run_tool(pending.call, pending.idempotency_key, confirmed=True))
             message = self._record(pending.call, result)
         else:
             content = DECLINED if answer is False else NOT_CONFIRMED
@@ -214,6 +218,29 @@ class AgentTurn:
         except FailureError as err:
             workflow.logger.warning("tool failed", extra={"tool": call.name, "reason": failure_reason(err)})
             return None
+
+    async def _after_tool(self, call: ToolCall, result: ToolResult | None) -> ToolResult | None:
+        """A cancellation or refund just recorded, carried out at the store too; the model reads
+        whether it was (`store_synced`) and, when not, why."""
+        action_id = result.content.get("action_id") if result is not None and result.status == "ok" else None
+        if result is None or call.name not in SYNCED_TOOLS or not action_id or not workflow.patched(STORE_SYNC_PATCH):
+            return result
+        try:
+            synced = await workflow.execute_activity_method(
+                StoreSyncActivities.sync_order_action,
+                SyncOrderActionInput(tenant_id=self._setup.tenant_id, action_id=str(action_id)),
+                task_queue=self._setup.tool_task_queue,
+                start_to_close_timeout=policies.STORE_SYNC_TIMEOUT,
+                schedule_to_close_timeout=policies.STORE_SYNC_SCHEDULE_TO_CLOSE,
+                retry_policy=policies.STORE_SYNC_RETRY,
+            )
+            store_synced, detail = synced.synced, synced.detail
+        except FailureError as err:
+            workflow.logger.warning("order action not carried out at the store", extra={"reason": failure_reason(err)})
+            store_synced, detail = False, "the store did not answer; a person completes it in the store"
+        content = {k: v for k, v in result.content.items() if k != "note" or not store_synced}
+        result.content = {**content, "store_synced": store_synced, "store": detail}
+        return result
 
     def _record(self, call: ToolCall, result: ToolResult | None) -> ChatMessage:
         """The tool's answer as the model reads it; counts successes and failures for hand-over."""

@@ -125,6 +125,16 @@ TTS_RETRY = RetryPolicy(
 # a tool that keeps failing is reported to the model (and counts toward hand-over) rather than
 # holding the customer's answer for long.
 TOOL_TIMEOUT = timedelta(seconds=30)
+# A confirmed cancellation or refund carried out at the store, while the customer waits for the
+# answer: a store down for longer gets the "a person completes it" answer instead.
+STORE_SYNC_TIMEOUT = timedelta(seconds=30)
+STORE_SYNC_SCHEDULE_TO_CLOSE = timedelta(minutes=2)
+STORE_SYNC_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=20),
+    non_retryable_error_types=["InvalidInput"],
+)
 TOOL_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500),
     backoff_coefficient=2.0,

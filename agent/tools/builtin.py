@@ -1,8 +1,9 @@
 """The built-in tools every agent can be given (its allow-list picks among them).
 
 Each tool acts only on the conversation's tenant and customer (its ToolContext), never on ids the
-model supplies. Where a tool only changes Frontdesk's own records and does not reach the store or
-a payment provider (cancel, refund, payment request), its result says "store_synced": false.
+model supplies. Cancellations and refunds are carried out at the store after the tool records them
+(activities/store_sync.py); a payment request is recorded for the team to send, and its result
+says "store_synced": false.
 """
 
 from __future__ import annotations

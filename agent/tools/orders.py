@@ -3,10 +3,12 @@
 An order of another customer is reported exactly like an order that does not exist: the lookup
 itself is filtered on the customer, so there is nothing different to leak.
 
-Cancellations and refunds change Frontdesk's own records only (an order_actions row and our copy
-of the order). The store (Shopify, Magento) is not called: its refund and cancel APIs are not
-wired, so every result says "store_synced": false, and the team completes the action in the
-store. The store's next webhook about the order then brings our copy back in line with it.
+Cancellations and refunds change Frontdesk's own records here (an order_actions row and our copy
+of the order, under the tool call's key). The conversation's turn then carries them out at the
+store (activities/store_sync.py: Shopify's Admin API when the store account has a token) and
+replaces this result's "store_synced": false and note with what the store did; where it cannot,
+the team completes the action in the store. The store's next webhook about the order brings our
+copy back in line with it.
 """
 
 from __future__ import annotations
@@ -121,8 +123,8 @@ async def _cancellable(session: AsyncSession, ctx: ToolContext, args: dict[str, 
 
 
 async def cancel_order(session: AsyncSession, ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
-    """Cancels an open, unfulfilled order in our records (see the module docstring: the store is
-    not called). No refund is issued here: a paid order needs refund_order as well."""
+    """Cancels an open, unfulfilled order in our records (the turn then carries it out at the
+    store: module docstring). No refund is issued here: a paid order needs refund_order as well."""
     order = await _cancellable(session, ctx, args, for_update=True)
     action = await store.add_order_action(
         session, tenant_id=tenant_of(ctx), order=order, kind="cancel", amount=order.total, reason=args.get("reason"),
@@ -183,7 +185,7 @@ async def _refund_plan(
 
 async def refund_order(session: AsyncSession, ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     """Records a full or partial refund, never more than the total less what was refunded before,
-    and sets our financial_status. The payment is not reversed at the store (module docstring)."""
+    and sets our financial_status; the turn then refunds at the store (module docstring)."""
     order, amount, already, remaining = await _refund_plan(session, ctx, args, for_update=True)
     action = await store.add_order_action(
         session, tenant_id=tenant_of(ctx), order=order, kind="refund", amount=amount, reason=args.get("reason"),

@@ -39,6 +39,8 @@ async def outbound_texts(deps, conversation_id: uuid.UUID) -> list[str]:
 async def give_order(deps, tenant_id: str, customer_id: uuid.UUID | None, number: str = "#1001", **fields) -> uuid.UUID:
     """An order of the customer's, as a store webhook would have left it: paid, not shipped."""
     values = {
+        "channel_account_id": uuid.uuid4(),  # the store it came from
+        "external_id": uuid.uuid4().hex[:16],  # the store's order id
         "status": "open",
         "financial_status": "paid",
         "fulfillment_status": None,
@@ -50,9 +52,7 @@ async def give_order(deps, tenant_id: str, customer_id: uuid.UUID | None, number
     }
     order = Order(
         tenant_id=uuid.UUID(tenant_id),
-        channel_account_id=uuid.uuid4(),
         source="shopify",
-        external_id=uuid.uuid4().hex[:16],
         number=number,
         customer_id=customer_id,
         placed_at=datetime(2026, 11, 1, tzinfo=timezone.utc),
