@@ -37,6 +37,7 @@ from api.routes import (
     knowledge_settings,
     llm_admin,
     llm_spend,
+    payment_webhooks,
     tenants,
     tool_calls,
     users,
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in channel_webhooks.routers:
         app.include_router(router)
     app.include_router(commerce_webhooks.router)
+    app.include_router(payment_webhooks.router)
     app.include_router(codec.router)
     admin_routes = (auth, tenants, api_keys, users, channel_accounts, llm_admin, llm_spend, conversations, customers, audit, events)
     for admin in (*admin_routes, knowledge_documents, knowledge_entries, knowledge_gaps, knowledge_settings):

@@ -115,6 +115,19 @@ class ShopifyCredentials(_Strict):
     admin_access_token: str | None = Field(None, min_length=8, max_length=256)
 
 
+class StripeConfig(_Strict):
+    # Where Stripe Checkout sends the customer after paying.
+    success_url: HttpUrl = Field(examples=["https://shop.example.com/thanks"])
+    api_base_url: HttpUrl | None = Field(None, description="Stripe API base; default https://api.stripe.com.")
+
+
+class StripeCredentials(_Strict):
+    # A secret (sk_...) or restricted key allowed to create Checkout Sessions; the webhook
+    # endpoint's signing secret (whsec_...) verifies Stripe's payment events.
+    secret_key: str = Field(min_length=8, max_length=256)
+    webhook_secret: str = Field(min_length=8, max_length=256)
+
+
 class MagentoConfig(_Strict):
     base_url: HttpUrl = Field(examples=["https://shop.example.com/"], description="The store's base URL.")
     default_calling_code: str | None = _CALLING_CODE_FIELD
@@ -174,4 +187,5 @@ ACCOUNT_SCHEMAS: dict[str, AccountSchema] = {
     "telegram": AccountSchema(TelegramConfig, TelegramCredentials, "/webhooks/telegram/{id}", ("webhook_secret",)),
     "shopify": AccountSchema(ShopifyConfig, ShopifyCredentials, "/webhooks/shopify/{id}"),
     "magento": AccountSchema(MagentoConfig, MagentoCredentials, "/webhooks/magento/{id}", ("webhook_secret",)),
+    "stripe": AccountSchema(StripeConfig, StripeCredentials, "/webhooks/stripe/{id}"),
 }

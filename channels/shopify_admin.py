@@ -21,18 +21,12 @@ from typing import Any
 
 import httpx
 
+from channels.remote_errors import StoreRefused, StoreUnavailable
+
 API_VERSION = "2025-01"
 MARKER = "frontdesk-action:"  # in the refund's note: how a retry finds the refund already made
 REFUNDABLE_KINDS = ("sale", "capture")
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
-
-
-class StoreUnavailable(Exception):
-    """The store could not answer now (rate limit, server error, network): worth retrying."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -105,10 +99,6 @@ class ShopifyAdmin:
             return response.json()
         except ValueError as exc:
             raise StoreUnavailable("Shopify answered with something other than JSON") from exc
-
-
-class StoreRefused(Exception):
-    """The store said no (4xx): retrying would get the same answer."""
 
 
 def _number(value: str | None) -> bool:

@@ -101,7 +101,9 @@ class OrderAction(TenantOwned, Base):
 
 
 class PaymentIntent(TenantOwned, Base):
-    """A payment asked of the customer. No payment provider is called: the team sends the link."""
+    """A payment asked of the customer: a Stripe Checkout link when the tenant has a Stripe
+    account connected (activities/store_sync.py), else a record the team acts on.
+    Status: requires_payment → awaiting_payment (link sent) → paid (Stripe's webhook)."""
 
     __tablename__ = "payment_intents"
     __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
@@ -117,6 +119,10 @@ class PaymentIntent(TenantOwned, Base):
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(String(32), nullable=False, default="requires_payment")
+    provider: Mapped[str | None] = mapped_column(String(16))  # "stripe"
+    provider_ref: Mapped[str | None] = mapped_column(String(255))  # the Checkout Session id
+    payment_url: Mapped[str | None] = mapped_column(Text)
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Followup(TenantOwned, Base):

@@ -83,7 +83,8 @@ def build_worker(
         replies = ReplyActivities(deps, tools, local_model_tools=settings.local_model_tools)
         activities += [replies.generate_reply, replies.summarize_conversation, KnowledgeActivities(deps).search_knowledge]
         activities.append(ToolActivities(deps, tools).run_tool)  # beside the embedder: search_knowledge
-        activities.append(StoreSyncActivities(deps).sync_order_action)  # where run_tool is: the turn runs both
+        store_sync = StoreSyncActivities(deps)  # where run_tool is: the turn runs them after it
+        activities += [store_sync.sync_order_action, store_sync.send_payment_link]
     if queue == (settings.ingest_task_queue or settings.task_queue):
         workflows += [IngestDocumentWorkflow, ReembedKnowledgeWorkflow]
         reembed = ReembedActivities(deps)

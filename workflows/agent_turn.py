@@ -21,7 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 with workflow.unsafe.imports_passed_through():
     from activities.knowledge import KnowledgePassage
     from activities.replies import GeneratedReply, GenerateReplyInput
-    from activities.store_sync import SYNCED_TOOLS, StoreSyncActivities, SyncOrderActionInput
+    from activities.store_sync import PAYMENT_TOOL, SYNCED_TOOLS, PaymentLinkInput, StoreSyncActivities, SyncOrderActionInput
     from activities.tools import NEEDS_CONFIRMATION, RunToolInput, ToolActivities, ToolResult
     from agent.confirmation import answer_buttons
     from agent.product_names import ProductCheck
@@ -220,27 +220,43 @@ class AgentTurn:
             return None
 
     async def _after_tool(self, call: ToolCall, result: ToolResult | None) -> ToolResult | None:
-        """A cancellation or refund just recorded, carried out at the store too; the model reads
-        whether it was (`store_synced`) and, when not, why."""
-        action_id = result.content.get("action_id") if result is not None and result.status == "ok" else None
-        if result is None or call.name not in SYNCED_TOOLS or not action_id or not workflow.patched(STORE_SYNC_PATCH):
+        """A cancellation or refund just recorded, carried out at the store too, and a payment
+        request made a payment link; the model reads whether it was (`store_synced`, the link)
+        and, when not, why."""
+        content = result.content if result is not None and result.status == "ok" else {}
+        action_id, intent_id = content.get("action_id"), content.get("payment_intent_id")
+        if result is None or not (action_id or intent_id) or not workflow.patched(STORE_SYNC_PATCH):
             return result
+        extra: dict = {}
         try:
-            synced = await workflow.execute_activity_method(
-                StoreSyncActivities.sync_order_action,
-                SyncOrderActionInput(tenant_id=self._setup.tenant_id, action_id=str(action_id)),
-                task_queue=self._setup.tool_task_queue,
-                start_to_close_timeout=policies.STORE_SYNC_TIMEOUT,
-                schedule_to_close_timeout=policies.STORE_SYNC_SCHEDULE_TO_CLOSE,
-                retry_policy=policies.STORE_SYNC_RETRY,
-            )
+            if call.name in SYNCED_TOOLS and action_id:
+                synced = await self._store_step(
+                    StoreSyncActivities.sync_order_action, SyncOrderActionInput(self._setup.tenant_id, str(action_id))
+                )
+            elif call.name == PAYMENT_TOOL and intent_id:
+                synced = await self._store_step(
+                    StoreSyncActivities.send_payment_link, PaymentLinkInput(self._setup.tenant_id, str(intent_id))
+                )
+                extra = {"payment_url": synced.payment_url} if synced.payment_url else {}
+            else:
+                return result
             store_synced, detail = synced.synced, synced.detail
         except FailureError as err:
-            workflow.logger.warning("order action not carried out at the store", extra={"reason": failure_reason(err)})
-            store_synced, detail = False, "the store did not answer; a person completes it in the store"
-        content = {k: v for k, v in result.content.items() if k != "note" or not store_synced}
-        result.content = {**content, "store_synced": store_synced, "store": detail}
+            workflow.logger.warning("not carried out at the store", extra={"tool": call.name, "reason": failure_reason(err)})
+            store_synced, detail = False, "the store did not answer; a person completes it"
+        kept = {k: v for k, v in content.items() if k != "note" or not store_synced}
+        result.content = {**kept, "store_synced": store_synced, "store": detail, **extra}
         return result
+
+    async def _store_step(self, activity, argument):
+        return await workflow.execute_activity_method(
+            activity,
+            argument,
+            task_queue=self._setup.tool_task_queue,
+            start_to_close_timeout=policies.STORE_SYNC_TIMEOUT,
+            schedule_to_close_timeout=policies.STORE_SYNC_SCHEDULE_TO_CLOSE,
+            retry_policy=policies.STORE_SYNC_RETRY,
+        )
 
     def _record(self, call: ToolCall, result: ToolResult | None) -> ChatMessage:
         """The tool's answer as the model reads it; counts successes and failures for hand-over."""

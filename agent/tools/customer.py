@@ -1,8 +1,9 @@
 """Customer tools: the profile, support tickets and payment requests, for the conversation's own
 customer only.
 
-A payment intent is Frontdesk's own record: no payment provider is called and no link is made
-(none is wired), so the result says "store_synced": false and the team sends the request.
+A payment intent is recorded here; the conversation's turn then makes it a Stripe Checkout link
+when the tenant has a Stripe account connected (activities/store_sync.py) and adds the link to
+this result; without one the result keeps "store_synced": false and the team sends the request.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ async def create_payment_intent(session: AsyncSession, ctx: ToolContext, args: d
         "status": intent.status,
         "recorded": True,
         "store_synced": False,
-        "note": "Recorded in Frontdesk only: no payment link was created; the team sends the payment request.",
+        "note": "Recorded in Frontdesk only: no payment link has been made yet.",
     }
 
 
