@@ -110,6 +110,9 @@ class AgentContext:
     suggestions_as_buttons: bool = False  # else they are a line the model may end with
     # A product name too unsure to take as meant: the customer is asked before the model answers.
     product_check: ProductCheck | None = None
+    # The prompt holds what we know of this customer (contact details, orders, tickets, facts, a
+    # summary): an answer written from it is never stored for other customers' questions.
+    personal: bool = False
 
 
 def _invalid(message: str) -> ApplicationError:
@@ -315,7 +318,15 @@ class ContextActivities:
             suggestions=suggestions,
             suggestions_as_buttons=as_buttons,
             product_check=ProductCheck(unsure.written, unsure.product) if unsure else None,
+            personal=_knows_customer(profile, orders, facts, memory, topic),
         )
+
+
+def _knows_customer(profile: CustomerProfile | None, orders: Sequence, facts: dict, memory: store.Memory | None, topic: str | None) -> bool:
+    customer = profile.customer if profile else None
+    contact = customer is not None and bool(customer.display_name or customer.email or customer.phone)
+    tickets = bool(profile and profile.open_tickets)
+    return contact or tickets or bool(orders) or bool(facts) or bool(memory and memory.summary) or bool(topic)
 
 
 def _session_start(turns: Sequence[Turn], start: int, idle: timedelta) -> int:

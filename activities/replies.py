@@ -255,6 +255,7 @@ class ReplyActivities:
             agent=input.agent,
             cache_policy=setup.cache,
             cache_context=knowledge_fingerprint(input.knowledge),
+            uses_customer_data=context is not None and context.personal,
             on_text=self._token_publisher(input.conversation_id) if input.stream else None,
         )
         async with heartbeating():

@@ -26,6 +26,7 @@ from llm.registry import ProviderRegistry
 from llm.semantic_cache import DEFAULT_TTL_SECONDS, CachePolicy, SemanticCache, question_kind
 from models.llm_usage import LlmUsage
 from models.tenants import Tenant
+from tests.factories import eventually, new_phone, new_wamid, signature, whatsapp_payload
 from tests.standins.openai_server import OpenAIStandIn
 from tests.standins.serve import served
 
@@ -258,3 +259,20 @@ def test_policy_from_tenant_settings():
     for bad in ({"threshold": 0.3}, {"ttl_seconds": {"faq": 10}}, {"ttl_seconds": {"weather": 600}}, {"size": 3}):
         with pytest.raises(ValidationError):
             LlmSettings(cache=bad)
+
+
+async def test_an_answer_written_for_a_known_customer_is_not_served_to_others(http, tenant, graph_standin, openai_standin):
+    # A WhatsApp customer comes with a name: the model reads it (and would read their orders), so
+    # its answer may carry them and must not answer anyone else's question.
+    phone = new_phone()
+    body = whatsapp_payload(tenant.phone_number_id, [(phone, new_wamid(), "What are your opening hours?")])
+    headers = {"x-hub-signature-256": signature(body, tenant.app_secret)}
+    assert (await http.post(f"/webhooks/whatsapp/{tenant.whatsapp_id}", content=body, headers=headers)).status_code == 200
+
+    async def answered() -> bool:
+        return bool(graph_standin.sends_to(phone))
+
+    await eventually(answered, timeout=20, what="the WhatsApp customer's answer")
+
+    assert await _web_chat(http, tenant, "What are your opening hours?") == f"[{tenant.model}] What are your opening hours?"
+    assert len(openai_standin.calls_for(tenant.model)) == 2  # the anonymous visitor's question went to the model
