@@ -10,7 +10,7 @@ retry with the same rows builds the same messages.
 # on every payload it decodes, and string annotations turn that into an eval each time.
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from temporalio import activity
@@ -88,6 +88,7 @@ class BuildContextInput:
     suggest: bool = False
     already_suggested: list[str] = field(default_factory=list)
     correct_spelling: bool = False
+    rich_messages: bool = True  # off: no buttons, whatever the channel shows (the profile's feature)
     # The customer's answer to the last turn's "did you mean ...?" (its `accepted` set).
     product_answer: ProductCheck | None = None
 
@@ -251,6 +252,8 @@ class ContextActivities:
         lang = _language(loaded, facts)
         products = await self._catalogue.match(catalogue, "\n".join(t.text for t in loaded[start:] if t.role == "user"))
         capabilities = self._capabilities(input.channel)
+        if capabilities is not None and not input.rich_messages:
+            capabilities = replace(capabilities, max_buttons=0, max_list_rows=0)
         as_buttons = capabilities is not None and capabilities.max_buttons > 0
         suggestions = (
             suggest(

@@ -12,8 +12,7 @@ document (the row's generation): a run superseded by a re-index or a delete rais
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -22,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
+from activities.heartbeats import heartbeating
 from core.logging import get_logger
 from llm.base import ProviderHTTPError
 from models import knowledge_documents_store as documents
@@ -34,7 +34,6 @@ from rag.store import StoredChunk, ensure_knowledge_index, owners_to_reembed, re
 
 log = get_logger()
 
-HEARTBEAT_EVERY_S = 2.0
 # ExtractedDocument.format -> the short name the document row keeps.
 ROW_FORMATS = {"markdown": "md", "csv_faq": "csv", "json_faq": "json"}
 
@@ -135,23 +134,6 @@ def _ids(ref: DocumentRef) -> tuple[uuid.UUID, uuid.UUID]:
         return uuid.UUID(ref.tenant_id), uuid.UUID(ref.document_id)
     except ValueError:
         raise ApplicationError(f"not a document reference: {ref!r}", type="InvalidInput", non_retryable=True) from None
-
-
-@asynccontextmanager
-async def heartbeating(progress: Callable[[], object]) -> AsyncIterator[None]:
-    """Heartbeats every few seconds while CPU-bound work runs in a thread, with `progress()` as
-    the details, so a dead worker is noticed within the heartbeat timeout whatever a step takes."""
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_EVERY_S)
-            activity.heartbeat(progress())
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
 
 
 def _document_json(document: ExtractedDocument) -> dict:

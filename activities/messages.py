@@ -18,7 +18,7 @@ from channels.base import Button, InboundMessage, OutboundMedia
 from core import events
 from core.logging import get_logger
 from core.ttl_cache import TtlCache
-from models import accounts_store, agent_tools_store, consent_store
+from models import accounts_store, agent_profiles_store, agent_tools_store, consent_store
 from models import messages_store as store
 from models.knowledge_coverage import search_setup
 from models.tenant_db import tenant_transaction
@@ -267,7 +267,9 @@ class MessageActivities:
                     {k: v for k, v in details.items() if v is not None},
                 )
                 account = await accounts_store.channel_account_by_id(session, self._deps.secrets, input.channel_account_id)
-        allowed = account is not None and account.tenant_id == tenant_id and account.config.get("voice_replies") is True
+                # The account's own setting, or the default agent profile's `voice_replies` feature.
+                profile_wants = (await agent_profiles_store.default_settings(session, tenant_id)).voice_replies
+        allowed = account is not None and account.tenant_id == tenant_id and (account.config.get("voice_replies") is True or profile_wants)
         return RecordTranscriptResult(voice_replies=allowed)
 
     @activity.defn

@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
-from activities.ingestion import heartbeating
+from activities.heartbeats import heartbeating
 from models import knowledge_documents_store as documents
 from models import knowledge_entries_store as entries
 from models.knowledge import KnowledgeIndex

@@ -2,11 +2,9 @@
 
 # Payload dataclasses keep real (not string) annotations: Temporal resolves their type hints
 # on every payload it decodes, and string annotations turn that into an eval each time.
-import asyncio
 import hashlib
 import json
 import uuid
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -17,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import BuildContextInput, ContextActivities
 from activities.deps import ActivityDeps
+from activities.heartbeats import heartbeating
 from activities.knowledge import KnowledgePassage, knowledge_prompt
 from agent.confirmation import answer_buttons
 from agent.memory import merge_facts
@@ -78,7 +77,11 @@ class GenerateReplyInput:
     suggest: bool = False
     already_suggested: list[str] = field(default_factory=list)
     correct_spelling: bool = False
+    rich_messages: bool = True
     product_answer: ProductCheck | None = None
+    # The agent profile's default and fallback tiers (llm/gateway.GatewayCall); None: routing by complexity.
+    tier: str | None = None
+    fallback_tier: str | None = None
 
 
 @dataclass
@@ -226,6 +229,7 @@ class ReplyActivities:
                     suggest=input.suggest,
                     already_suggested=input.already_suggested,
                     correct_spelling=input.correct_spelling,
+                    rich_messages=input.rich_messages,
                     product_answer=input.product_answer,
                 )
             )
@@ -256,6 +260,8 @@ class ReplyActivities:
             cache_policy=setup.cache,
             cache_context=knowledge_fingerprint(input.knowledge),
             uses_customer_data=context is not None and context.personal,
+            preferred_tier=input.tier,
+            fallback_tier=input.fallback_tier,
             on_text=self._token_publisher(input.conversation_id) if input.stream else None,
         )
         async with heartbeating():
@@ -327,28 +333,6 @@ class ReplyActivities:
                 log.debug("token delta not published", error=repr(exc)[:200])
 
         return publish
-
-
-@asynccontextmanager
-async def heartbeating(every_s: float = 2.0):
-    """Heartbeats while the body runs (a provider call does not report progress by itself), so
-    Temporal notices a dead worker within the heartbeat timeout. Outside an activity: a no-op."""
-    if not activity.in_activity():
-        yield
-        return
-
-    async def beat() -> None:
-        # Not at once: the heartbeat timeout already runs from the start, and most calls end
-        # before the first beat is due (a heartbeat is a write on the Temporal server).
-        while True:
-            await asyncio.sleep(every_s)
-            activity.heartbeat()
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
 
 
 def _product_question(check: ProductCheck, language: str) -> GeneratedReply:

@@ -10,7 +10,7 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.ingestion import heartbeating
+from activities.heartbeats import heartbeating
 from voice.media_store import MediaStore
 from voice.stt import AudioRejected, Transcriber
 from voice.tts import SpeechFailed, Synthesizer

@@ -48,6 +48,11 @@ class GatewayCall:
     # A fingerprint of what else the answer is written from (knowledge passages): a cached
     # answer is reused only under the same one.
     cache_context: str = ""
+    # The answering agent profile's tiers: `preferred_tier` replaces the complexity choice (a
+    # budget downgrade still applies); `fallback_tier` is tried when every provider of the
+    # chosen tier failed.
+    preferred_tier: str | None = None
+    fallback_tier: str | None = None
 
 
 @dataclass
@@ -119,8 +124,8 @@ class LlmGateway:
 
     async def call(self, call: GatewayCall) -> GatewayResult:
         score = complexity(call.request)
-        tier, chain = failover_chain(call.routing, choose_tier(call.routing, score), call.providers)
-        decisions = [f"tier {tier} (complexity {score})"]
+        tier, chain = failover_chain(call.routing, call.preferred_tier or choose_tier(call.routing, score), call.providers)
+        decisions = [f"tier {tier} ({'the agent profile' if call.preferred_tier else f'complexity {score}'})"]
         cache = self._cache_use(call)
         if cache is not None:
             started = time.perf_counter()
@@ -137,6 +142,8 @@ class LlmGateway:
             return GatewayResult(completion=None, tier=tier, decisions=decisions, refused=refusal)
 
         result = await self._first_answer(call, tier, chain, decisions)
+        if result.completion is None and call.fallback_tier:
+            result = await self._fallback(call, tier, chain, result, decisions)
         if reservation is not None:
             if result.completion is None:
                 await self._budgets.release(reservation)
@@ -197,6 +204,20 @@ class LlmGateway:
         if isinstance(outcome, Refusal):
             return None, outcome
         return outcome, None
+
+    async def _fallback(
+        self, call: GatewayCall, tier: str, tried: list[ProviderConfig], failed: GatewayResult, decisions: list[str]
+    ) -> GatewayResult:
+        """The fallback tier's providers not tried yet, after every one of `tier` failed."""
+        fallback, chain = failover_chain(call.routing, call.fallback_tier or tier, call.providers)
+        rest = [p for p in chain if p not in tried]
+        if fallback == tier or not rest:
+            return failed
+        decisions.append(f"every provider of tier {tier} failed: falling back to tier {fallback}")
+        second = await self._first_answer(call, fallback, rest, decisions)
+        second.failovers += failed.failovers
+        second.failures = failed.failures + second.failures
+        return second
 
     async def _first_answer(self, call: GatewayCall, tier: str, chain: list[ProviderConfig], decisions: list[str]) -> GatewayResult:
         attempt = _Attempts(tier, decisions)

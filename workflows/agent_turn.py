@@ -109,6 +109,9 @@ class AgentTurnSetup:
     suggest: bool = False
     already_suggested: list[str] = field(default_factory=list)
     correct_spelling: bool = False
+    rich_messages: bool = True  # off: no buttons (a question says "reply yes or no" in its words)
+    tier: str | None = None  # the profile's default tier; None: the gateway routes by complexity
+    fallback_tier: str | None = None
     product_answer: ProductCheck | None = None  # the customer's answer to the last "did you mean ...?"
 
 
@@ -141,7 +144,10 @@ class AgentTurn:
                 suggest=s.suggest,
                 already_suggested=s.already_suggested,
                 correct_spelling=s.correct_spelling,
+                rich_messages=s.rich_messages,
                 product_answer=s.product_answer,
+                tier=s.tier,
+                fallback_tier=s.fallback_tier,
             )
             try:
                 reply = await self._generate(request)
@@ -156,7 +162,7 @@ class AgentTurn:
             self._outcome.language = reply.language or self._outcome.language
             self._outcome.summary_through_seq = reply.summary_through_seq or self._outcome.summary_through_seq
             if not reply.tool_calls or not offer:
-                self._outcome.text, self._outcome.buttons = reply.text, reply.buttons
+                self._outcome.text, self._outcome.buttons = reply.text, reply.buttons if s.rich_messages else []
                 self._outcome.suggested, self._outcome.product_check = reply.suggested, reply.product_check
                 return self._outcome
             rounds += 1
@@ -283,7 +289,7 @@ class AgentTurn:
         question = str(result.content.get("question") or f"Shall I go ahead with {call.name}? Please answer yes or no.")
         deadline = workflow.now() + self._setup.confirmation_timeout
         self._outcome.text = question
-        self._outcome.buttons = answer_buttons()
+        self._outcome.buttons = answer_buttons() if self._setup.rich_messages else []
         self._outcome.confirmation = PendingConfirmation(
             call=call,
             question=question,

@@ -74,6 +74,10 @@ class AgentSteps:
                 suggest=settings.proactive_suggestions,
                 already_suggested=list(state.suggested),
                 correct_spelling=settings.spelling_correction,
+                rich_messages=settings.rich_messages,
+                # A tenant without a profile keeps the gateway's routing by complexity.
+                tier=settings.default_tier if settings.profile_id else None,
+                fallback_tier=settings.fallback_tier,
                 product_answer=product_answer,
             ),
             self._call_model,

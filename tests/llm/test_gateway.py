@@ -218,3 +218,22 @@ async def test_a_stalled_or_cut_off_primary_fails_over(gateway, servers):
     assert result.provider == "backup" and result.failovers == 2
     assert "stalled: no response, failing over" in result.decisions and "cut: no response, failing over" in result.decisions
     assert time.perf_counter() - started < 3.0  # the stall cost its timeout, nothing more
+
+
+async def test_an_agent_profiles_tier_is_used_and_its_fallback_tier_answers_when_that_tier_fails(gateway, servers):
+    small, big = await servers(), await servers()
+    routing = RoutingPolicy(tiers={"fast": ["small"], "reasoning": ["big"]}, fast_below=0.0, reasoning_above=0.99)
+    providers = [small.provider("small", model="small-model"), big.provider("big", model="big-model")]
+    tenant = str(uuid.uuid4())
+
+    chosen = await gateway.call(GatewayCall(tenant, _request("hi"), providers, routing=routing, preferred_tier="reasoning"))
+    assert (chosen.provider, chosen.tier) == ("big", "reasoning")  # complexity alone would have said "standard"
+
+    big.standin.fail_with = 500
+    rescued = await gateway.call(
+        GatewayCall(tenant, _request("hi"), providers, routing=routing, preferred_tier="reasoning", fallback_tier="fast")
+    )
+    assert (rescued.provider, rescued.tier) == ("small", "fast")
+    assert "every provider of tier reasoning failed: falling back to tier fast" in rescued.decisions
+    stranded = await gateway.call(GatewayCall(tenant, _request("hi"), providers, routing=routing, preferred_tier="reasoning"))
+    assert stranded.completion is None  # no fallback tier: the tier's failure is the answer

@@ -158,3 +158,16 @@ async def test_after_a_long_pause_the_customer_is_asked_about_their_previous_top
     said = [m["content"] for m in request["messages"] if m["role"] == "user"]
     assert said == ["hello again"]  # the old turns left the window...
     assert "talked to us before about" in _system_text(request) and "cracked jar" in _system_text(request)  # ...their topic did not
+
+
+async def test_rich_messages_turned_off_sends_no_buttons(http, deps, tenant):
+    await _profile(http, deps, tenant, features={"rich_messages": False, "proactive_suggestions": True})
+    await chat(http, tenant.webchat_id, "plain-1", "hello")
+    conversation = await conversation_of(deps, tenant.tenant_id, "plain-1")
+    await give_order(deps, tenant.tenant_id, conversation.customer_id, number="#5005")
+
+    suggested = await chat(http, tenant.webchat_id, "plain-1", "hi again")
+    asked = await chat(http, tenant.webchat_id, "plain-1", "Please refund order 5005")
+
+    assert suggested["buttons"] == []  # the next step is a line for the model instead
+    assert asked["buttons"] == [] and "yes or no" in asked["reply"]  # the confirmation is asked in words
