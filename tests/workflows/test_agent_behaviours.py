@@ -5,6 +5,7 @@ failing tools handing over, and a customer coming back after a pause."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from agent.notices import notice
 from models.agent_tools import Followup
 from models.conversations import Message
 from tests.api.admin.conftest import admin_key_for, bearer
-from tests.factories import eventually
+from tests.factories import eventually, new_phone, new_wamid, signature, whatsapp_payload
 from tests.workflows.agent_helpers import chat, conversation_of, give_order, outbound_texts
 
 
@@ -171,3 +172,21 @@ async def test_rich_messages_turned_off_sends_no_buttons(http, deps, tenant):
 
     assert suggested["buttons"] == []  # the next step is a line for the model instead
     assert asked["buttons"] == [] and "yes or no" in asked["reply"]  # the confirmation is asked in words
+
+
+async def test_a_burst_gets_one_answer_that_is_told_every_question(http, tenant, graph_standin, openai_standin):
+    phone = new_phone()
+    for text in ("Where is my order 1001?", "also, can I change the delivery address"):  # inside the debounce window
+        body = whatsapp_payload(tenant.phone_number_id, [(phone, new_wamid(), text)])
+        headers = {"x-hub-signature-256": signature(body, tenant.app_secret)}
+        assert (await http.post(f"/webhooks/whatsapp/{tenant.whatsapp_id}", content=body, headers=headers)).status_code == 200
+
+    async def answered() -> bool:
+        return bool(graph_standin.sends_to(phone))
+
+    await eventually(answered, timeout=20, what="the answer to the burst")
+    await asyncio.sleep(2)  # no second answer follows
+
+    assert len(graph_standin.sends_to(phone)) == 1
+    told = _system_text(next(c for c in openai_standin.calls_for(tenant.model) if "Where is my order 1001?" in _system_text(c)))
+    assert "asked 2 things" in told and "2. also, can I change the delivery address" in told
