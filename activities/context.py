@@ -70,6 +70,19 @@ CHANNEL_LABELS = {
 
 
 @dataclass
+class TurnFeatures:
+    """The agent profile's features as one turn uses them, passed unchanged from the workflow
+    through the reply activity to the context builder."""
+
+    suggest: bool = False  # offer next steps, never one already offered in this conversation
+    already_suggested: list[str] = field(default_factory=list)
+    correct_spelling: bool = False  # check product names the customer spells their own way
+    rich_messages: bool = True  # off: no buttons, whatever the channel shows
+    # The customer's answer to the last turn's "did you mean ...?" (its `accepted` set).
+    product_answer: ProductCheck | None = None
+
+
+@dataclass
 class BuildContextInput:
     tenant_id: str
     conversation_id: str
@@ -83,14 +96,7 @@ class BuildContextInput:
     reserve_for_reply: int = 300
     # A customer silent this long starts afresh: older turns leave, their summary and key facts stay.
     idle_expiry_minutes: int = 30
-    # The agent profile's feature flags: offer next steps (never one already offered in this
-    # conversation), and check product names the customer spells their own way.
-    suggest: bool = False
-    already_suggested: list[str] = field(default_factory=list)
-    correct_spelling: bool = False
-    rich_messages: bool = True  # off: no buttons, whatever the channel shows (the profile's feature)
-    # The customer's answer to the last turn's "did you mean ...?" (its `accepted` set).
-    product_answer: ProductCheck | None = None
+    features: TurnFeatures = field(default_factory=TurnFeatures)
 
 
 @dataclass
@@ -238,7 +244,8 @@ class ContextActivities:
             # after a pause (later turns of that session have already been greeted).
             fresh_start = (session_start == start and start > 0) or (start == 0 and earlier_seq is None)
             previous = await store.previous_memory(session, tenant_id, customer_id) if fresh_start else None
-            check_spelling = input.correct_spelling and input.product_answer is None
+            features = input.features
+            check_spelling = features.correct_spelling and features.product_answer is None
             catalogue = await self._catalogue.names(session, tenant_id) if check_spelling else []
 
         history = loaded[session_start:]
@@ -252,17 +259,17 @@ class ContextActivities:
         lang = _language(loaded, facts)
         products = await self._catalogue.match(catalogue, "\n".join(t.text for t in loaded[start:] if t.role == "user"))
         capabilities = self._capabilities(input.channel)
-        if capabilities is not None and not input.rich_messages:
+        if capabilities is not None and not features.rich_messages:
             capabilities = replace(capabilities, max_buttons=0, max_list_rows=0)
         as_buttons = capabilities is not None and capabilities.max_buttons > 0
         suggestions = (
             suggest(
                 orders,
                 profile.open_tickets if profile else [],
-                set(input.already_suggested),
+                set(features.already_suggested),
                 capabilities.max_button_title_chars if as_buttons and capabilities else TEXT_SUGGESTION_CHARS,
             )
-            if input.suggest
+            if features.suggest
             else []
         )
         unsure = next((m for m in products if not m.sure), None)
@@ -273,7 +280,7 @@ class ContextActivities:
             ContextSection("turn guidance", turn_guidance(loaded, start), GUIDANCE_PRIORITY),
             ContextSection("product names", corrections_text(products), GUIDANCE_PRIORITY),
             ContextSection(
-                "product answer", check_answer_text(input.product_answer) if input.product_answer else "", 100, required=True
+                "product answer", check_answer_text(features.product_answer) if features.product_answer else "", 100, required=True
             ),
             ContextSection("customer profile", profile_text(profile), PROFILE_PRIORITY),
             ContextSection("orders", orders_text(orders), ORDERS_PRIORITY),

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.context import BuildContextInput, ContextActivities
+from activities.context import BuildContextInput, ContextActivities, TurnFeatures
 from activities.deps import ActivityDeps
 from activities.heartbeats import heartbeating
 from activities.knowledge import KnowledgePassage, knowledge_prompt
@@ -72,13 +72,7 @@ class GenerateReplyInput:
     # `history_limit` messages as before (runs started before the agent patch).
     customer_id: str | None = None
     channel: str = ""
-    # The agent profile's flags and what this conversation already did with them (see
-    # activities/context.BuildContextInput).
-    suggest: bool = False
-    already_suggested: list[str] = field(default_factory=list)
-    correct_spelling: bool = False
-    rich_messages: bool = True
-    product_answer: ProductCheck | None = None
+    features: TurnFeatures = field(default_factory=TurnFeatures)  # for the context builder
     # The agent profile's default and fallback tiers (llm/gateway.GatewayCall); None: routing by complexity.
     tier: str | None = None
     fallback_tier: str | None = None
@@ -226,11 +220,7 @@ class ReplyActivities:
                     channel=input.channel,
                     system_prompt=instructions,
                     knowledge=input.knowledge,
-                    suggest=input.suggest,
-                    already_suggested=input.already_suggested,
-                    correct_spelling=input.correct_spelling,
-                    rich_messages=input.rich_messages,
-                    product_answer=input.product_answer,
+                    features=input.features,
                 )
             )
             if context.product_check is not None and not input.scratch:

@@ -65,6 +65,12 @@ def _invalid(message: str) -> ApplicationError:
     return ApplicationError(message, type="InvalidInput", non_retryable=True)
 
 
+def _retry_later(exc: StoreUnavailable) -> ApplicationError:
+    """Temporal retries it, after the wait the store asked for (a 429's Retry-After) if any."""
+    delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+    return ApplicationError(str(exc), type="StoreUnavailable", next_retry_delay=delay)
+
+
 class StoreSyncActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self._deps = deps
@@ -95,8 +101,7 @@ class StoreSyncActivities:
         try:
             result = await self._carry_out(admin, action, order)
         except StoreUnavailable as exc:
-            delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-            raise ApplicationError(str(exc), type="StoreUnavailable", next_retry_delay=delay) from exc
+            raise _retry_later(exc) from exc
         except StoreRefused as exc:
             log.warning("store refused an order action", tenant_id=input.tenant_id, action_id=input.action_id, error=str(exc))
             return SyncOrderActionResult(False, f"{exc}; a person completes it in the store")
@@ -141,7 +146,7 @@ class StoreSyncActivities:
         try:
             link = await checkout.payment_link(str(intent.id), intent.amount, intent.currency, intent.description)
         except StoreUnavailable as exc:
-            raise ApplicationError(str(exc), type="StoreUnavailable") from exc
+            raise _retry_later(exc) from exc
         except StoreRefused as exc:
             log.warning("payment provider refused a link", tenant_id=input.tenant_id, payment_intent_id=input.payment_intent_id, error=str(exc))
             return PaymentLinkResult(False, f"{exc}; a person sends the payment request")

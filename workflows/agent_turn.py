@@ -19,6 +19,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.context import TurnFeatures
     from activities.knowledge import KnowledgePassage
     from activities.replies import GeneratedReply, GenerateReplyInput
     from activities.store_sync import PAYMENT_TOOL, SYNCED_TOOLS, PaymentLinkInput, StoreSyncActivities, SyncOrderActionInput
@@ -105,14 +106,11 @@ class AgentTurnSetup:
     max_rounds: int
     confirmation_timeout: timedelta
     tool_task_queue: str
-    # The agent profile's flags (agent/settings.py) and this conversation's use of them.
-    suggest: bool = False
-    already_suggested: list[str] = field(default_factory=list)
-    correct_spelling: bool = False
-    rich_messages: bool = True  # off: no buttons (a question says "reply yes or no" in its words)
+    # The agent profile's features as this turn uses them; rich_messages off: no buttons (a
+    # question says "reply yes or no" in its words).
+    features: TurnFeatures = field(default_factory=TurnFeatures)
     tier: str | None = None  # the profile's default tier; None: the gateway routes by complexity
     fallback_tier: str | None = None
-    product_answer: ProductCheck | None = None  # the customer's answer to the last "did you mean ...?"
 
 
 Generate = Callable[[GenerateReplyInput], Awaitable[GeneratedReply]]
@@ -141,11 +139,7 @@ class AgentTurn:
                 notes=[] if offer else [ROUND_LIMIT_NOTE],
                 customer_id=s.customer_id,
                 channel=s.channel,
-                suggest=s.suggest,
-                already_suggested=s.already_suggested,
-                correct_spelling=s.correct_spelling,
-                rich_messages=s.rich_messages,
-                product_answer=s.product_answer,
+                features=s.features,
                 tier=s.tier,
                 fallback_tier=s.fallback_tier,
             )
@@ -162,7 +156,7 @@ class AgentTurn:
             self._outcome.language = reply.language or self._outcome.language
             self._outcome.summary_through_seq = reply.summary_through_seq or self._outcome.summary_through_seq
             if not reply.tool_calls or not offer:
-                self._outcome.text, self._outcome.buttons = reply.text, reply.buttons if s.rich_messages else []
+                self._outcome.text, self._outcome.buttons = reply.text, reply.buttons if s.features.rich_messages else []
                 self._outcome.suggested, self._outcome.product_check = reply.suggested, reply.product_check
                 return self._outcome
             rounds += 1
@@ -289,7 +283,7 @@ class AgentTurn:
         question = str(result.content.get("question") or f"Shall I go ahead with {call.name}? Please answer yes or no.")
         deadline = workflow.now() + self._setup.confirmation_timeout
         self._outcome.text = question
-        self._outcome.buttons = answer_buttons() if self._setup.rich_messages else []
+        self._outcome.buttons = answer_buttons() if self._setup.features.rich_messages else []
         self._outcome.confirmation = PendingConfirmation(
             call=call,
             question=question,

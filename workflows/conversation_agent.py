@@ -12,6 +12,7 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.context import TurnFeatures
     from activities.handoff import AssessMessageInput, HandoffActivities
     from activities.knowledge import KnowledgeActivities, KnowledgePassage, SearchKnowledgeInput
     from activities.replies import GeneratedReply, GenerateReplyInput, ReplyActivities, SummarizeInput
@@ -71,14 +72,16 @@ class AgentSteps:
                 max_rounds=settings.max_tool_rounds,
                 confirmation_timeout=timedelta(seconds=inp.confirmation_timeout_seconds),
                 tool_task_queue=inp.llm_task_queue or workflow.info().task_queue,
-                suggest=settings.proactive_suggestions,
-                already_suggested=list(state.suggested),
-                correct_spelling=settings.spelling_correction,
-                rich_messages=settings.rich_messages,
+                features=TurnFeatures(
+                    suggest=settings.proactive_suggestions,
+                    already_suggested=list(state.suggested),
+                    correct_spelling=settings.spelling_correction,
+                    rich_messages=settings.rich_messages,
+                    product_answer=product_answer,
+                ),
                 # A tenant without a profile keeps the gateway's routing by complexity.
                 tier=settings.default_tier if settings.profile_id else None,
                 fallback_tier=settings.fallback_tier,
-                product_answer=product_answer,
             ),
             self._call_model,
         )
