@@ -33,6 +33,7 @@ from models import conversation_memory_store as store
 from models.agent_tools_store import CustomerProfile, customer_profile
 from models.messages_store import PHONE_CHANNELS, contact_phone
 from models.tenant_db import tenant_transaction
+from nlu.prompt import intent_text
 
 # More than a 3000-token budget ever holds: the rest of the conversation is the summary's.
 HISTORY_LOAD_LIMIT = 60
@@ -80,6 +81,10 @@ class TurnFeatures:
     rich_messages: bool = True  # off: no buttons, whatever the channel shows
     # The customer's answer to the last turn's "did you mean ...?" (its `accepted` set).
     product_answer: ProductCheck | None = None
+    # What the tenant's intent model (or, when it was unsure, the LLM) read in the message,
+    # and the tools the tenant says usually answer that intent.
+    intent: str | None = None
+    intent_tools: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -279,6 +284,7 @@ class ContextActivities:
             ContextSection("channel", channel_text(input.channel, capabilities), CHANNEL_PRIORITY),
             ContextSection("turn guidance", turn_guidance(loaded, start), GUIDANCE_PRIORITY),
             ContextSection("product names", corrections_text(products), GUIDANCE_PRIORITY),
+            ContextSection("intent", intent_text(features.intent, features.intent_tools), GUIDANCE_PRIORITY),
             ContextSection(
                 "product answer", check_answer_text(features.product_answer) if features.product_answer else "", 100, required=True
             ),

@@ -10,6 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
+from activities.ids import uuid_arg
 from agent.handoff import HandoffTrigger, detect_trigger
 from agent.language import detect_language
 from agent.settings import AgentSettings
@@ -36,11 +37,6 @@ class HandoffStateResult:
     status: str  # the conversation's status now: open | handoff | assigned | closed
 
 
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ApplicationError(f"{what} is not a UUID: {value!r}", type="InvalidInput", non_retryable=True) from None
 
 
 @dataclass
@@ -63,7 +59,7 @@ class HandoffActivities:
 
     async def load_agent_settings(self, tenant_id: str) -> AgentSettings:
         """The tenant's default agent profile as turn settings (defaults without a profile)."""
-        tenant = _uuid(tenant_id, "tenant_id")
+        tenant = uuid_arg(tenant_id, "tenant_id")
 
         async def load() -> AgentSettings:
             async with self._deps.statements() as session:
@@ -88,8 +84,8 @@ class HandoffActivities:
     async def record_handoff_state(self, input: HandoffStateInput) -> HandoffStateResult:
         """Commits the state, then tells the tenant's dashboards; a repeat changes nothing and
         announces nothing (a retried or replayed step)."""
-        tenant_id = _uuid(input.tenant_id, "tenant_id")
-        conversation_id = _uuid(input.conversation_id, "conversation_id")
+        tenant_id = uuid_arg(input.tenant_id, "tenant_id")
+        conversation_id = uuid_arg(input.conversation_id, "conversation_id")
         try:
             async with self._deps.sessions.begin() as session:
                 change = await handoff_store.record_state(

@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
+from activities.ids import uuid_arg
 from channels.base import Button, InboundMessage, OutboundMedia
 from core import events
 from core.logging import get_logger
@@ -126,11 +127,6 @@ def _bad_data_is_final() -> Iterator[None]:
         raise ApplicationError(f"the database rejected the data: {exc.orig}", type="InvalidInput", non_retryable=True) from exc
 
 
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ApplicationError(f"{what} is not a UUID: {value!r}", type="InvalidInput", non_retryable=True) from None
 
 
 class MessageActivities:
@@ -155,12 +151,12 @@ class MessageActivities:
     async def _persist_inbound(self, input: PersistInboundInput) -> PersistInboundResult:
         if not input.messages:
             raise ApplicationError("no messages to persist", type="InvalidInput", non_retryable=True)
-        tenant_id = _uuid(input.tenant_id, "tenant_id")
-        account_id = _uuid(input.channel_account_id, "channel_account_id")
+        tenant_id = uuid_arg(input.tenant_id, "tenant_id")
+        account_id = uuid_arg(input.channel_account_id, "channel_account_id")
         first = input.messages[0]
         if input.conversation_id and input.customer_id:
-            conversation_id = _uuid(input.conversation_id, "conversation_id")
-            customer_id = _uuid(input.customer_id, "customer_id")
+            conversation_id = uuid_arg(input.conversation_id, "conversation_id")
+            customer_id = uuid_arg(input.customer_id, "customer_id")
         else:  # the conversation's first turn: customer, identity and conversation together
             async with self._deps.sessions.begin() as session:
                 customer_id = await store.ensure_customer(
@@ -205,15 +201,15 @@ class MessageActivities:
             return await self._persist_outbound(input)
 
     async def _persist_outbound(self, input: PersistOutboundInput) -> PersistOutboundResult:
-        tenant_id = _uuid(input.tenant_id, "tenant_id")
-        conversation_id = _uuid(input.conversation_id, "conversation_id")
+        tenant_id = uuid_arg(input.tenant_id, "tenant_id")
+        conversation_id = uuid_arg(input.conversation_id, "conversation_id")
         # Insert-or-find by idempotency key, then an idempotent flag: each safe alone on retry.
         async with self._deps.statements() as session:
             message_id = await store.store_outbound(
                 session,
                 tenant_id=tenant_id,
                 conversation_id=conversation_id,
-                channel_account_id=_uuid(input.channel_account_id, "channel_account_id"),
+                channel_account_id=uuid_arg(input.channel_account_id, "channel_account_id"),
                 idempotency_key=input.idempotency_key,
                 turn_id=input.turn_id,
                 text_=input.text,
@@ -246,13 +242,13 @@ class MessageActivities:
 
     @activity.defn
     async def mark_followup_sent(self, input: MarkFollowupInput) -> None:
-        tenant_id = _uuid(input.tenant_id, "tenant_id")
+        tenant_id = uuid_arg(input.tenant_id, "tenant_id")
         async with tenant_transaction(self._deps.sessions, tenant_id) as session:
-            await agent_tools_store.finish_followup(session, tenant_id, _uuid(input.followup_id, "followup_id"), sent=input.sent)
+            await agent_tools_store.finish_followup(session, tenant_id, uuid_arg(input.followup_id, "followup_id"), sent=input.sent)
 
     @activity.defn
     async def record_transcript(self, input: RecordTranscriptInput) -> RecordTranscriptResult:
-        tenant_id = _uuid(input.tenant_id, "tenant_id")
+        tenant_id = uuid_arg(input.tenant_id, "tenant_id")
         details = {
             "language": input.language, "duration": input.duration, "audio_path": input.audio_path, "error": input.error,
         }  # fmt: skip
@@ -261,7 +257,7 @@ class MessageActivities:
                 await store.record_transcript(
                     session,
                     tenant_id,
-                    _uuid(input.channel_account_id, "channel_account_id"),
+                    uuid_arg(input.channel_account_id, "channel_account_id"),
                     input.external_id,
                     input.text,
                     {k: v for k, v in details.items() if v is not None},
@@ -276,7 +272,7 @@ class MessageActivities:
     async def flag_handoff(self, input: FlagHandoffInput) -> None:
         async with self._deps.sessions.begin() as session:
             await store.set_handoff(
-                session, _uuid(input.tenant_id, "tenant_id"), _uuid(input.conversation_id, "conversation_id"), input.reason
+                session, uuid_arg(input.tenant_id, "tenant_id"), uuid_arg(input.conversation_id, "conversation_id"), input.reason
             )
         events.publish(
             self._deps.redis, input.tenant_id, "conversation.handoff", conversation_id=input.conversation_id, reason=input.reason

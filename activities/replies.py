@@ -17,6 +17,7 @@ from activities.context import BuildContextInput, ContextActivities, TurnFeature
 from activities.deps import ActivityDeps
 from activities.heartbeats import heartbeating
 from activities.knowledge import KnowledgePassage, knowledge_prompt
+from activities.nlu import IntentChoice
 from agent.confirmation import answer_buttons
 from agent.memory import merge_facts
 from agent.notices import notice
@@ -41,6 +42,7 @@ from models import accounts_store, agent_profiles_store, messages_store
 from models import conversation_memory_store as memory_store
 from models.llm_usage import LlmUsage
 from models.tenant_db import tenant_transaction
+from nlu.llm_fallback import chosen_intent, intent_request
 
 SETUP_CACHE_SECONDS = 5.0
 # An agent profile edit reaches the replies within this long (issue 8: 5-minute cached reads).
@@ -103,6 +105,14 @@ class GeneratedReply:
 
 
 SUGGESTION_PAYLOAD_PREFIX = "suggest:"
+
+
+@dataclass
+class IntentByLlmInput:
+    tenant_id: str
+    text: str
+    choices: list[IntentChoice]
+    conversation_id: str | None = None
 
 
 @dataclass
@@ -268,6 +278,26 @@ class ReplyActivities:
                 if context.suggestions_as_buttons:
                     reply.buttons = [Button(id=SUGGESTION_PAYLOAD_PREFIX + s.key, title=s.title) for s in context.suggestions]
         return reply
+
+    @activity.defn
+    async def classify_intent_with_llm(self, input: IntentByLlmInput) -> str | None:
+        """The intent the tenant's LLM reads in a message the intent model was unsure of; None
+        when none fits or no provider is set up."""
+        async with self._deps.statements() as session:
+            setup = await self._setup(session, uuid.UUID(input.tenant_id))
+        if not setup.providers or not input.choices:
+            return None
+        request = intent_request(input.text, [(c.name, c.description) for c in input.choices])
+        call = GatewayCall(
+            tenant_id=input.tenant_id, request=request, providers=setup.providers, routing=setup.routing, budget=setup.budget,
+            prices=setup.prices, conversation_id=input.conversation_id, agent="intent", preferred_tier="fast",
+        )  # fmt: skip
+        async with heartbeating():
+            result = await self._gateway.call(call)
+        if result.completion is None:
+            _reply_or_raise(result)
+            return None
+        return chosen_intent(result.completion, [c.name for c in input.choices])
 
     @activity.defn
     async def summarize_conversation(self, input: SummarizeInput) -> bool:

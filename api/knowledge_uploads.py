@@ -1,5 +1,5 @@
-"""What the knowledge document routes share with the app: the upload body cap and starting an
-ingestion run."""
+"""What the upload routes share with the app: the upload body caps (knowledge documents, training
+samples) and starting an ingestion run."""
 
 from __future__ import annotations
 
@@ -14,38 +14,46 @@ from api.body import BodyLimitMiddleware
 from api.problems import problem_response
 from core import temporal as sa
 from core.settings import Settings
+from nlu.sample_files import MAX_IMPORT_BYTES
 from rag.loaders import MAX_UPLOAD_BYTES
 from workflows.ingestion import IngestDocumentInput, IngestDocumentWorkflow, ingest_workflow_id
 
 UPLOAD_PATH = "/v1/knowledge/documents"
+SAMPLES_IMPORT_PATH = "/v1/nlu/samples/import"
 # Room for the multipart envelope (boundaries, part headers) around a file at the cap.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 START_RPC_TIMEOUT = timedelta(seconds=10)
 
 
-def too_large_reason() -> str:
-    return f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; split it into smaller files."
+def too_large_reason(cap_bytes: int = MAX_UPLOAD_BYTES) -> str:
+    return f"The file is larger than {cap_bytes // (1024 * 1024)} MB; split it into smaller files."
 
 
 class BodyLimitWithUploads:
-    """The platform's body cap on every route, except document uploads, which may carry a file
-    up to the loaders' MAX_UPLOAD_BYTES. Checked on the declared length, before anything reads
-    the body; a larger upload is told why in the tenant's terms."""
+    """The platform's body cap on every route, except the file uploads (POST): a knowledge
+    document up to the loaders' MAX_UPLOAD_BYTES, a training-sample CSV up to its import cap.
+    Checked on the declared length, before anything reads the body; a larger upload is told why
+    in the tenant's terms."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self._default = BodyLimitMiddleware(app, max_bytes)
-        self._upload_limit = MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
-        self._uploads = BodyLimitMiddleware(app, self._upload_limit)
+        caps = {UPLOAD_PATH: (MAX_UPLOAD_BYTES, too_large_reason()), SAMPLES_IMPORT_PATH: (MAX_IMPORT_BYTES, too_large_reason(MAX_IMPORT_BYTES))}
+        self._uploads = {
+            path: (BodyLimitMiddleware(app, cap + MULTIPART_OVERHEAD_BYTES), cap + MULTIPART_OVERHEAD_BYTES, reason)
+            for path, (cap, reason) in caps.items()
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != UPLOAD_PATH:
+        upload = self._uploads.get(scope["path"].rstrip("/")) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if upload is None:
             await self._default(scope, receive, send)
             return
+        limited, limit, reason = upload
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self._upload_limit:
-            await problem_response(413, "File too large", too_large_reason())(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await problem_response(413, "File too large", reason)(scope, receive, send)
             return
-        await self._uploads(scope, receive, send)
+        await limited(scope, receive, send)
 
 
 async def start_ingestion(

@@ -37,6 +37,10 @@ from api.routes import (
     knowledge_settings,
     llm_admin,
     llm_spend,
+    nlu_intents,
+    nlu_models,
+    nlu_samples,
+    nlu_settings,
     payment_webhooks,
     tenants,
     tool_calls,
@@ -121,6 +125,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for admin in (*admin_routes, knowledge_documents, knowledge_entries, knowledge_gaps, knowledge_settings):
         app.include_router(admin.router)
     app.include_router(agent_profiles.router)
+    app.include_router(nlu_intents.router)
+    app.include_router(nlu_samples.router)
     app.include_router(conversation_actions.router)
     app.include_router(tool_calls.router)
+    app.include_router(nlu_models.router)
+    app.include_router(nlu_settings.router)
     return app

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.llm_settings import LlmSettings
 from models.knowledge_coverage import KnowledgeSearchSettings
+from models.nlu_settings import NluSettings
 
 
 class TenantSettings(BaseModel):
@@ -23,6 +24,8 @@ class TenantSettings(BaseModel):
     llm: LlmSettings = Field(default_factory=LlmSettings)
     # Knowledge search weights, threshold and size (GET/PUT /v1/knowledge/settings).
     knowledge: KnowledgeSearchSettings = Field(default_factory=KnowledgeSearchSettings)
+    # Intent threshold, automatic rollback and retraining schedule (GET/PUT /v1/nlu/settings).
+    nlu: NluSettings = Field(default_factory=NluSettings)
 
     @field_validator("timezone")
     @classmethod

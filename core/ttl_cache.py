@@ -29,3 +29,8 @@ class TtlCache(Generic[K, V]):
 
     def forget(self, key: K) -> None:
         self._entries.pop(key, None)
+
+    def peek(self, key: K) -> V | None:
+        """The value held for `key`, expired or not: a reload can reuse what did not change."""
+        hit = self._entries.get(key)
+        return hit[1] if hit is not None else None

@@ -14,6 +14,7 @@ from models.identity import ApiKey, User, UserSession
 from models.inbound_journal import InboundJournalEntry
 from models.knowledge import KnowledgeChunk, KnowledgeDocument, KnowledgeEntry, KnowledgeIndex, RetrievalEvent
 from models.llm_usage import LlmUsage
+from models.nlu import Intent, IntentModelVersion, IntentPrediction, TrainingSample
 from models.tenants import LlmProvider, Tenant
 
 __all__ = [
@@ -31,6 +32,9 @@ __all__ = [
     "CustomerIdentity",
     "Followup",
     "InboundJournalEntry",
+    "Intent",
+    "IntentModelVersion",
+    "IntentPrediction",
     "KnowledgeChunk",
     "KnowledgeDocument",
     "KnowledgeEntry",
@@ -44,6 +48,7 @@ __all__ = [
     "PaymentIntent",
     "RetrievalEvent",
     "Tenant",
+    "TrainingSample",
     "Ticket",
     "ToolCall",
     "User",

@@ -18,6 +18,8 @@ from activities.ingestion import IngestActivities
 from activities.knowledge import KnowledgeActivities
 from activities.media import MediaActivities
 from activities.messages import MessageActivities
+from activities.nlu import NluActivities
+from activities.nlu_training import NluTrainingActivities
 from activities.reembed import ReembedActivities
 from activities.replies import ReplyActivities
 from activities.store_sync import StoreSyncActivities
@@ -35,6 +37,8 @@ from workers.log_context import worker_interceptors
 from workers.wiring import activity_deps, require
 from workflows.conversation import ConversationWorkflow
 from workflows.ingestion import IngestDocumentWorkflow
+from workflows.nlu_model import IntentModelWorkflow
+from workflows.nlu_training import TrainIntentModelWorkflow
 from workflows.reembed import ReembedKnowledgeWorkflow
 
 log = get_logger()
@@ -77,11 +81,14 @@ def build_worker(
         activities += [messages.push_webchat_message, messages.mark_followup_sent]
         handoff = HandoffActivities(deps)
         activities += [handoff.assess_message, handoff.record_handoff_state]
+        nlu = NluActivities(deps)  # the turn's intent: local activities, numpy only
+        activities += [nlu.classify_intent, nlu.record_intent]
     if queue == (settings.llm_task_queue or settings.task_queue):
         # The turn's knowledge search sits with the replies: both embed text with the same model.
         tools = tools or default_registry()
         replies = ReplyActivities(deps, tools, local_model_tools=settings.local_model_tools)
         activities += [replies.generate_reply, replies.summarize_conversation, KnowledgeActivities(deps).search_knowledge]
+        activities.append(replies.classify_intent_with_llm)
         activities.append(ToolActivities(deps, tools).run_tool)  # beside the embedder: search_knowledge
         store_sync = StoreSyncActivities(deps)  # where run_tool is: the turn runs them after it
         activities += [store_sync.sync_order_action, store_sync.send_payment_link]
@@ -90,6 +97,11 @@ def build_worker(
         reembed = ReembedActivities(deps)
         activities += IngestActivities(deps).all()
         activities += [reembed.list_stale_knowledge, reembed.reembed_entries, reembed.begin_document_reindex]
+        # Intent model training is CPU work like ingestion's, and its workflows live beside it.
+        workflows += [TrainIntentModelWorkflow, IntentModelWorkflow]
+        training = NluTrainingActivities(deps)
+        activities += [training.snapshot_training_samples, training.train_intent_version, training.decide_intent_version]
+        activities += [training.fail_intent_version, training.rollback_intent_model, training.live_intent_confidence]
     if queue == (settings.stt_task_queue or settings.task_queue):
         voice = voice_activities(settings)
         activities += [voice.transcribe_audio, voice.synthesize_speech]

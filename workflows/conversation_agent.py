@@ -15,7 +15,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.context import TurnFeatures
     from activities.handoff import AssessMessageInput, HandoffActivities
     from activities.knowledge import KnowledgeActivities, KnowledgePassage, SearchKnowledgeInput
-    from activities.replies import GeneratedReply, GenerateReplyInput, ReplyActivities, SummarizeInput
+    from activities.nlu import ClassifiedIntent, ClassifyIntentInput, IntentChoice, NluActivities, RecordIntentInput
+    from activities.replies import GeneratedReply, GenerateReplyInput, IntentByLlmInput, ReplyActivities, SummarizeInput
     from agent.confirmation import read_answer
     from agent.handoff import HandoffCounters, after_turn, budget_exhausted
     from agent.product_names import ProductCheck
@@ -26,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import database_step
 
 LLM_QUEUE_PATCH = "generate-reply-on-llm-queue"
+NLU_PATCH = "classify-intent"  # runs started before replay their turns without the intent steps
 SUGGESTIONS_KEPT = 50
 
 
@@ -56,6 +58,11 @@ class AgentSteps:
         if answer is None and assessed.trigger is not None:
             return await self._hand_over(assessed.trigger.reason)
         product_answer = self._product_answer(messages)
+        intent = None
+        if answer is None and said and product_answer is None and workflow.patched(NLU_PATCH):
+            intent = await self._classify_intent(stored.conversation_id, turn_id, said)
+            if intent is not None and intent.handoff:
+                return await self._hand_over(f"intent '{intent.name}' is handled by people")
         knowledge = []
         if stored.knowledge_indexed and answer is None and said and product_answer is None:
             knowledge = await self._search_knowledge(stored.conversation_id, turn_id, messages)
@@ -78,6 +85,8 @@ class AgentSteps:
                     correct_spelling=settings.spelling_correction,
                     rich_messages=settings.rich_messages,
                     product_answer=product_answer,
+                    intent=intent.name if intent else None,
+                    intent_tools=list(intent.tool_hints) if intent else [],
                 ),
                 # A tenant without a profile keeps the gateway's routing by complexity.
                 tier=settings.default_tier if settings.profile_id else None,
@@ -111,6 +120,31 @@ class AgentSteps:
         if trigger is not None and outcome.confirmation is None:
             return await self._hand_over(trigger.reason, before=outcome.text)
         return TurnReply(text=outcome.text, buttons=outcome.buttons, fallback_reason=outcome.fallback_reason)
+
+    async def _classify_intent(self, conversation_id: str, turn_id: str, said: str) -> IntentChoice | None:
+        """The intent of the customer's message: the tenant's model when it is sure, else the
+        LLM's pick (and the message is queued for review). None when the tenant uses no intents
+        or nothing fits; the turn goes on either way."""
+        tenant_id = self._input.tenant_id
+        classified: ClassifiedIntent = await database_step(NluActivities.classify_intent, ClassifyIntentInput(tenant_id, said))
+        if not classified.has_intents:
+            return None
+        llm_intent = None
+        if classified.low_confidence:
+            try:
+                llm_intent = await workflow.execute_activity_method(
+                    ReplyActivities.classify_intent_with_llm,
+                    IntentByLlmInput(tenant_id, said, classified.choices, conversation_id),
+                    task_queue=self._input.llm_task_queue or workflow.info().task_queue,
+                    start_to_close_timeout=policies.INTENT_LLM_TIMEOUT,
+                    retry_policy=policies.INTENT_LLM_RETRY,
+                )
+            except FailureError as err:
+                workflow.logger.warning("intent by LLM failed; replying without an intent", extra={"reason": failure_reason(err)})
+        record = RecordIntentInput(tenant_id, turn_id, said, classified, conversation_id=conversation_id, llm_intent=llm_intent)
+        await database_step(NluActivities.record_intent, record)
+        name = classified.intent or llm_intent
+        return next((c for c in classified.choices if c.name == name), None) if classified.low_confidence else _sure(classified)
 
     def _product_answer(self, messages: list[InboundMessage]) -> ProductCheck | None:
         """The customer's answer to the last turn's "did you mean <product>?" (only theirs counts);
@@ -177,6 +211,12 @@ class AgentSteps:
             start_to_close_timeout=policies.LLM_TIMEOUT,
             retry_policy=policies.LLM_RETRY,
         )
+
+
+def _sure(classified: ClassifiedIntent) -> IntentChoice | None:
+    if classified.intent is None:
+        return None
+    return IntentChoice(classified.intent, "", classified.tool_hints, classified.handoff)
 
 
 def _confidence(knowledge: list[KnowledgePassage], outcome: AgentOutcome) -> float:

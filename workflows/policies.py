@@ -144,3 +144,28 @@ TOOL_RETRY = RetryPolicy(
 )
 # A financial tool's question waits this long for the customer's yes; no answer means no.
 CONFIRMATION_TIMEOUT = timedelta(minutes=15)
+
+# Intent model training (issue 9): CPU work on the ingest queue. Banking77's 10k samples train in
+# under a minute on 2 cores; a worker that dies mid-run is noticed by the heartbeat timeout and
+# the step is retried from the run's snapshot. Bad data ends the run at once.
+NLU_TRAIN_TIMEOUT = timedelta(minutes=30)
+NLU_TRAIN_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+NLU_TRAIN_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=3,
+    non_retryable_error_types=["InvalidInput", "NotEnoughData"],
+)
+# Version bookkeeping: one transaction each, idempotent, waits out a database outage.
+NLU_DB_TIMEOUT = timedelta(seconds=30)
+NLU_DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["InvalidInput", "NotEnoughData", "NothingToRollBackTo"],
+)
+# A turn's question to the LLM about a message the intent model was unsure of: one quick try
+# (the reply itself must not wait long for a label that only routes and queues).
+INTENT_LLM_TIMEOUT = timedelta(seconds=20)
+INTENT_LLM_RETRY = RetryPolicy(maximum_attempts=2, non_retryable_error_types=["InvalidInput"])

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import Ctx, Scoped
+from api.nlu_runs import ensure_training_schedule
 from api.pagination import CursorQuery, LimitQuery, Page, newest_first, page_of
 from api.problems import Problem
 from api.routes.api_keys import CreatedApiKey, create_key
@@ -78,6 +79,13 @@ def _apply(ctx: Ctx, session, tenant: Tenant, body: BaseModel) -> None:
     ctx.audit(session, "tenant.update", "tenant", tenant.id, changes, tenant_id=tenant.id)
 
 
+async def _sync_schedule(ctx: Ctx, tenant_id: uuid.UUID, settings: TenantSettings | None) -> None:
+    """NLU settings sent here change the retraining Schedule as PUT /v1/nlu/settings does, and
+    first: a schedule Temporal refuses leaves the stored settings as they were."""
+    if settings is not None and "nlu" in settings.model_fields_set:
+        await ensure_training_schedule(ctx.state.temporal, ctx.state.settings, tenant_id, settings.nlu)
+
+
 @router.post("/v1/tenants", status_code=201, response_model=TenantCreated, summary="Create a tenant (platform admin)")
 async def create_tenant(body: TenantCreate, ctx: Platform) -> TenantCreated:
     tenant = Tenant(id=uuid.uuid4(), slug=body.slug, name=body.name, status="active", settings=body.settings.model_dump(mode="json"))
@@ -124,6 +132,7 @@ async def get_tenant(tenant_id: uuid.UUID, ctx: Platform) -> TenantOut:
 async def update_tenant(tenant_id: uuid.UUID, body: TenantUpdate, ctx: Platform) -> TenantOut:
     async with ctx.state.sessions.begin() as session:
         tenant = await _tenant(session, tenant_id)
+        await _sync_schedule(ctx, tenant_id, body.settings)
         _apply(ctx, session, tenant, body)
     return TenantOut.of(tenant)
 
@@ -136,6 +145,7 @@ async def get_own_tenant(ctx: TenantAdmin) -> TenantOut:
 
 @router.patch("/v1/tenant", response_model=TenantOut, summary="Change the caller's own tenant name or settings")
 async def update_own_tenant(body: OwnTenantUpdate, ctx: TenantAdmin) -> TenantOut:
+    await _sync_schedule(ctx, ctx.tenant_id, body.settings)
     async with ctx.db() as session:
         tenant = await _tenant(session, ctx.tenant_id)
         _apply(ctx, session, tenant, body)

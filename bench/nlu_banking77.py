@@ -1,0 +1,85 @@
+"""Intent classification on Banking77: accuracy, macro-F1, training time, inference latency.
+
+The protocol of ../shared/datasets/banking77/SOURCE.md: anything chosen is chosen on train.csv
+alone. `--tune` holds out 15% of train.csv (seed 7) and scores each SVM C on it; the default run
+trains the shipped configuration (nlu/training.py) on the whole of train.csv and scores test.csv
+once. Latency is one message at a time through IntentModel.predict, as the turn calls it.
+
+{"bench":"nlu_banking77","split":"test","accuracy":..,"macro_f1":..,"train_s":..,"p50_ms":..,"p99_ms":..}
+
+  .venv/bin/python -m bench.nlu_banking77            # the test-set figure
+  .venv/bin/python -m bench.nlu_banking77 --tune     # held-out part of train only
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nlu.evaluation import score
+from nlu.training import SVM_C, train_intent_model
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "banking77"
+TUNE_HOLD_OUT = 0.15
+TUNE_C = (0.1, 0.25, 0.5, 1.0, 2.0)
+
+
+def read(path: Path) -> tuple[list[str], list[str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return [r["text"] for r in rows], [r["category"] for r in rows]
+
+
+def run(name: str, train: tuple[list[str], list[str]], test: tuple[list[str], list[str]], c: float) -> dict:
+    started = time.perf_counter()
+    model = train_intent_model(*train, c=c)
+    train_s = time.perf_counter() - started
+    latencies, predicted = [], []
+    for text in test[0]:
+        t0 = time.perf_counter()
+        predicted.append(model.predict(text).intent)
+        latencies.append((time.perf_counter() - t0) * 1000)
+    evaluation = score(test[1], predicted)
+    return {
+        "bench": "nlu_banking77",
+        "split": name,
+        "c": c,
+        "train_samples": len(train[0]),
+        "test_samples": len(test[0]),
+        "intents": len(model.intents),
+        "accuracy": evaluation.accuracy,
+        "macro_f1": evaluation.macro_f1,
+        "train_s": round(train_s, 1),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 3),
+        "p99_ms": round(float(np.percentile(latencies, 99)), 3),
+        "model_mb": round(len(model.to_bytes()) / 1e6, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--tune", action="store_true", help="score C values on a held-out part of train.csv (test.csv untouched)")
+    args = parser.parse_args()
+    texts, labels = read(args.data / "train.csv")
+    if args.tune:
+        rows = list(range(len(texts)))
+        random.Random(7).shuffle(rows)
+        cut = int(len(rows) * TUNE_HOLD_OUT)
+        held, fit = rows[:cut], rows[cut:]
+        train = ([texts[i] for i in fit], [labels[i] for i in fit])
+        test = ([texts[i] for i in held], [labels[i] for i in held])
+        for c in TUNE_C:
+            print(json.dumps(run("train_held_out", train, test, c)), flush=True)
+        return
+    print(json.dumps(run("test", (texts, labels), read(args.data / "test.csv"), SVM_C)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
