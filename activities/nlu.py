@@ -17,6 +17,7 @@ from models import nlu_store, nlu_versions_store
 from models.nlu_settings import nlu_settings
 from models.nlu_store import IntentInfo, PredictionRecord
 from models.tenant_db import tenant_transaction
+from nlu.llm_fallback import MAX_DESCRIPTION_CHARS
 from nlu.model import IntentModel, ModelFormatError
 
 log = get_logger()
@@ -99,7 +100,8 @@ class NluActivities:
         nlu = await self._tenant(uuid_arg(input.tenant_id, "tenant_id"))
         if not nlu.intents:
             return ClassifiedIntent()
-        choices = [IntentChoice(i.name, i.description, i.tool_hints, i.handoff) for i in nlu.intents.values()]
+        # Descriptions cut to what the LLM is shown: the choices travel in the workflow's history.
+        choices = [IntentChoice(i.name, i.description[:MAX_DESCRIPTION_CHARS], i.tool_hints, i.handoff) for i in nlu.intents.values()]
         if nlu.model is None:
             return ClassifiedIntent(low_confidence=True, choices=choices, has_intents=True)
         prediction = nlu.model.predict(input.text)

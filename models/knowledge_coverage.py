@@ -13,16 +13,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.logging import get_logger
 from models.knowledge import KnowledgeIndex, RetrievalEvent
+from models.stored_settings import parsed_or_default
 from models.tenants import Tenant
 from rag.gaps import UnansweredQuery
-
-log = get_logger()
 
 SETTINGS_KEY = "knowledge"
 DEFAULT_LANGUAGE = "english"
@@ -75,16 +73,8 @@ async def search_setup(session: AsyncSession, tenant_id: uuid.UUID) -> SearchSet
     if row is None:
         return None
     stored, embedder, language = row
-    return SearchSetup(_parsed((stored or {}).get(SETTINGS_KEY)), str(language or DEFAULT_LANGUAGE), embedder)
-
-
-def _parsed(stored: object) -> KnowledgeSearchSettings:
-    try:
-        return KnowledgeSearchSettings.model_validate(stored or {})
-    except ValidationError as exc:
-        # Only the API writes this key, validated; a hand-edited row must not stop every search.
-        log.warning("stored knowledge settings are invalid; using defaults", error=str(exc)[:300])
-        return KnowledgeSearchSettings()
+    settings = parsed_or_default(KnowledgeSearchSettings, (stored or {}).get(SETTINGS_KEY), "knowledge")
+    return SearchSetup(settings, str(language or DEFAULT_LANGUAGE), embedder)
 
 
 async def save_search_settings(session: AsyncSession, tenant_id: uuid.UUID, settings: KnowledgeSearchSettings) -> dict:

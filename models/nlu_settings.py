@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.logging import get_logger
+from models.stored_settings import parsed_or_default
 from models.tenants import Tenant
-
-log = get_logger()
 
 SETTINGS_KEY = "nlu"
 
@@ -45,18 +43,9 @@ class NluSettings(BaseModel):
         return " ".join(fields)
 
 
-def parsed_nlu_settings(stored: object) -> NluSettings:
-    try:
-        return NluSettings.model_validate(stored or {})
-    except ValidationError as exc:
-        # Only the API writes this key, validated; a hand-edited row must not stop every turn.
-        log.warning("stored nlu settings are invalid; using defaults", error=str(exc)[:300])
-        return NluSettings()
-
-
 async def nlu_settings(session: AsyncSession, tenant_id: uuid.UUID) -> NluSettings:
     stored = await session.scalar(select(Tenant.settings).where(Tenant.id == tenant_id))
-    return parsed_nlu_settings((stored or {}).get(SETTINGS_KEY))
+    return parsed_or_default(NluSettings, (stored or {}).get(SETTINGS_KEY), "nlu")
 
 
 async def save_nlu_settings(session: AsyncSession, tenant_id: uuid.UUID, settings: NluSettings) -> None:
