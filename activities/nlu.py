@@ -104,7 +104,10 @@ class NluActivities:
         choices = [IntentChoice(i.name, i.description[:MAX_DESCRIPTION_CHARS], i.tool_hints, i.handoff) for i in nlu.intents.values()]
         if nlu.model is None:
             return ClassifiedIntent(low_confidence=True, choices=choices, has_intents=True)
-        prediction = nlu.model.predict(input.text)
+        embedding = await self._embedding(nlu.model, input.text)
+        if nlu.model.embedder is not None and embedding is None:
+            return ClassifiedIntent(low_confidence=True, choices=choices, has_intents=True)
+        prediction = nlu.model.predict(input.text, embedding)
         accepted = prediction.accepted(nlu.threshold)
         # An intent deactivated since training is not acted on.
         info = nlu.intents.get(accepted) if accepted is not None else None
@@ -120,6 +123,18 @@ class NluActivities:
             handoff=info.handoff if info else False,
             has_intents=True,
         )
+
+    async def _embedding(self, model: IntentModel, text: str) -> list[float] | None:
+        """The message's sentence embedding for a model that reads them (NluSettings.features);
+        None when the model does not, or the embedder is unavailable (the LLM labels the message
+        then: a turn never waits on an embedding provider's outage)."""
+        if model.embedder is None:
+            return None
+        try:
+            return (await self._deps.embedders.get(model.embedder).embed_queries([text]))[0]
+        except Exception as exc:  # noqa: BLE001 - any failure of the embedder: classify without the model
+            log.warning("intent embedding failed; the LLM labels this message", embedder=model.embedder, error=str(exc)[:200])
+            return None
 
     @activity.defn
     async def record_intent(self, input: RecordIntentInput) -> bool:

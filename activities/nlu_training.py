@@ -8,6 +8,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -18,8 +19,9 @@ from models import nlu_store, nlu_versions_store
 from models.nlu_settings import nlu_settings
 from models.tenant_db import tenant_transaction
 from nlu.evaluation import Evaluation, Sample, evaluate, split_samples
-from nlu.model import IntentModel
+from nlu.model import IntentModel, ModelFormatError
 from nlu.training import NotEnoughData, train_intent_model
+from rag.embedding import EmbedderRegistry, PassageEmbedder
 
 MIN_INTENTS = 2
 
@@ -123,18 +125,32 @@ class NluTrainingActivities:
             if row is None or row.snapshot is None:
                 raise ApplicationError(f"intent model version {input.version} has no snapshot", type="InvalidInput", non_retryable=True)
             active = await nlu_versions_store.active_version(session, tenant_id)
-            threshold = (await nlu_settings(session, tenant_id)).confidence_threshold
+            settings = await nlu_settings(session, tenant_id)
             snapshot = nlu_versions_store.unpack_snapshot(row.snapshot)
             active_version, active_bytes = (active.version, active.artifact) if active is not None else (None, None)
         train, test = split_samples(snapshot)
-        async with heartbeating(lambda: "training"):
+        active_model = _readable(active_bytes)
+        stage = "embedding"
+        async with heartbeating(lambda: stage):
+            vectors = _Vectors(self._deps.embedders)
+            embedder = self._deps_embedder() if settings.features == "ngrams+embeddings" else None
+            train_vectors = await vectors.of(embedder, train)
+            test_vectors = await vectors.of(embedder, test)
+            # The active model is scored as it serves: with its own embedder's vectors, if any.
+            active_vectors = await vectors.of(active_model.embedder, test) if active_model and active_model.embedder else None
+            stage = "training"
             try:
                 # CPU-bound for seconds to minutes: a thread keeps the worker's event loop (and
                 # the heartbeats) going.
-                model, scores, baseline, low_rate = await asyncio.to_thread(_train_and_score, train, test, active_bytes, threshold)
+                model = await asyncio.to_thread(
+                    train_intent_model, [s.text for s in train], [s.intent for s in train],
+                    embeddings=train_vectors, embedder=embedder.name if embedder else None,
+                )  # fmt: skip
             except NotEnoughData as exc:
                 raise ApplicationError(str(exc), type="NotEnoughData", non_retryable=True) from None
-        metrics = scores.as_dict() | {"low_confidence_rate": round(low_rate, 4), "temperature": model.temperature}
+            scores, low_rate = await asyncio.to_thread(_score, model, test, test_vectors, settings.confidence_threshold)
+            baseline = await asyncio.to_thread(evaluate, active_model, test, active_vectors) if active_model and test else None
+        metrics = scores.as_dict() | {"low_confidence_rate": round(low_rate, 4), "temperature": model.temperature, "features": settings.features}
         async with tenant_transaction(self._deps.sessions, tenant_id) as session:
             row = await nlu_versions_store.version_row(session, tenant_id, input.version, lock=True)
             assert row is not None
@@ -147,10 +163,16 @@ class NluTrainingActivities:
             macro_f1=scores.macro_f1,
             test_samples=len(test),
             low_confidence_rate=round(low_rate, 4),
-            active_version=active_version if baseline else None,
+            active_version=active_version,
             active_accuracy=baseline.accuracy if baseline else None,
             active_macro_f1=baseline.macro_f1 if baseline else None,
         )
+
+    def _deps_embedder(self) -> PassageEmbedder:
+        try:
+            return self._deps.embedders.default()
+        except (LookupError, ValueError) as exc:
+            raise ApplicationError(f"sentence embeddings are unavailable here: {exc}", type="InvalidInput", non_retryable=True) from None
 
     @activity.defn
     async def decide_intent_version(self, input: DecideVersionInput) -> Promotion:
@@ -212,14 +234,41 @@ class NluTrainingActivities:
         )
 
 
-def _train_and_score(
-    train: list[Sample], test: list[Sample], active_bytes: bytes | None, threshold: float
-) -> tuple[IntentModel, Evaluation, Evaluation | None, float]:
-    """The new model, its scores and the active model's on the held-out samples, and the share
-    of held-out samples the new model is unsure of (what its live share is expected to be)."""
-    model = train_intent_model([s.text for s in train], [s.intent for s in train])
-    scores = evaluate(model, test)
-    baseline = evaluate(IntentModel.from_bytes(active_bytes), test) if active_bytes and test else None
-    low_rate = sum(1 for s in test if model.predict(s.text).confidence < threshold) / len(test) if test else 0.0
-    return model, scores, baseline, low_rate
+def _readable(artifact: bytes | None) -> IntentModel | None:
+    """The active model, or None when there is none or it cannot be read (then the new
+    version is compared with nothing, like a first model)."""
+    if artifact is None:
+        return None
+    try:
+        return IntentModel.from_bytes(artifact)
+    except ModelFormatError:
+        return None
 
+
+def _score(model: IntentModel, test: list[Sample], vectors: np.ndarray | None, threshold: float) -> tuple[Evaluation, float]:
+    """The model's scores on the held-out samples, and the share of them it is unsure of (what
+    its live share is expected to be)."""
+    scores = evaluate(model, test, vectors)
+    rows = vectors if vectors is not None else [None] * len(test)
+    unsure = sum(1 for s, v in zip(test, rows, strict=True) if model.predict(s.text, v).confidence < threshold)
+    return scores, unsure / len(test) if test else 0.0
+
+
+class _Vectors:
+    """Sentence embeddings of samples, per embedder, computed once per run."""
+
+    def __init__(self, registry: EmbedderRegistry) -> None:
+        self._registry = registry
+
+    async def of(self, embedder: PassageEmbedder | str | None, samples: list[Sample]) -> np.ndarray | None:
+        if embedder is None:
+            return None
+        if isinstance(embedder, str):
+            try:
+                embedder = self._registry.get(embedder)
+            except (LookupError, ValueError) as exc:
+                raise ApplicationError(f"the active model's embedder is unavailable: {exc}", type="InvalidInput", non_retryable=True) from None
+        size = self._registry.batch_size(embedder)
+        texts = [s.text for s in samples]
+        out = [await embedder.embed_queries(texts[i : i + size]) for i in range(0, len(texts), size)]
+        return np.asarray([v for batch in out for v in batch], dtype=np.float32).reshape(len(texts), embedder.dimension)

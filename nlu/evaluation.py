@@ -70,8 +70,10 @@ class Evaluation:
         }
 
 
-def evaluate(model: IntentModel, samples: Sequence[Sample]) -> Evaluation:
-    predicted = [model.predict(s.text).intent for s in samples]
+def evaluate(model: IntentModel, samples: Sequence[Sample], embeddings: Sequence[Sequence[float]] | None = None) -> Evaluation:
+    """`embeddings`: one per sample, for a model that reads them (IntentModel.embedder)."""
+    vectors = embeddings if embeddings is not None else [None] * len(samples)
+    predicted = [model.predict(s.text, vector).intent for s, vector in zip(samples, vectors, strict=True)]
     return score([s.intent for s in samples], predicted)
 
 

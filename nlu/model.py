@@ -13,6 +13,7 @@ import io
 import json
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,12 +49,21 @@ class IntentModel:
     weights: np.ndarray  # (terms, intents) float32: row per term, so a message gathers its rows
     bias: np.ndarray  # (intents,) float32
     temperature: float = 1.0
+    # Set when the model also reads sentence embeddings: the embedder (its vector space) and a
+    # (dimension × intents) weight matrix; every message then needs its embedding from it.
+    embedder: str | None = None
+    embedding_weights: np.ndarray | None = None
 
-    def scores(self, text: str) -> np.ndarray:
+    def scores(self, text: str, embedding: Sequence[float] | None = None) -> np.ndarray:
+        total = self.bias.astype(np.float64)
+        if self.embedding_weights is not None:
+            if embedding is None:
+                raise ValueError(f"this model reads {self.embedder} embeddings too: pass the message's embedding")
+            total = total + np.asarray(embedding, dtype=np.float64) @ self.embedding_weights.astype(np.float64)
         counts = Counter(message_terms(text))
         known = [t for t in counts if t in self.vocabulary]
         if not known:
-            return self.bias.astype(np.float64)
+            return total
         rows = np.fromiter((self.vocabulary[t] for t in known), dtype=np.int64, count=len(known))
         # sklearn's TfidfVectorizer(sublinear_tf=True, norm="l2") as the training side used it,
         # except that terms the vocabulary lacks still count in the norm (as rare terms, the
@@ -65,7 +75,7 @@ class IntentModel:
         values = tf * self.idf[rows]
         unknown = np.fromiter((1.0 + math.log(n) for t, n in counts.items() if t not in self.vocabulary), dtype=np.float64)
         norm = math.sqrt(float(values @ values) + float(unknown @ unknown) * self._rare_idf**2)
-        return (values / norm) @ self.weights[rows].astype(np.float64) + self.bias
+        return (values / norm) @ self.weights[rows].astype(np.float64) + total
 
     @property
     def _rare_idf(self) -> float:
@@ -77,18 +87,20 @@ class IntentModel:
         exp = np.exp(scaled)
         return exp / exp.sum()
 
-    def predict(self, text: str) -> Prediction:
-        probs = self.probabilities(self.scores(text))
+    def predict(self, text: str, embedding: Sequence[float] | None = None) -> Prediction:
+        probs = self.probabilities(self.scores(text, embedding))
         order = np.argsort(-probs)[:3]
         ranking = [(self.intents[i], round(float(probs[i]), 4)) for i in order]
         return Prediction(ranking[0][0], ranking[0][1], ranking)
 
     def to_bytes(self) -> bytes:
         terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
-        header = {"format": FORMAT, "intents": self.intents, "temperature": self.temperature}
+        header = {"format": FORMAT, "intents": self.intents, "temperature": self.temperature, "embedder": self.embedder}
+        extra = {"embedding_weights": self.embedding_weights.astype(np.float32)} if self.embedding_weights is not None else {}
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer,
+            **extra,
             header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
             terms=np.frombuffer(json.dumps(terms, ensure_ascii=False).encode(), dtype=np.uint8),
             idf=self.idf.astype(np.float32),
@@ -106,6 +118,7 @@ class IntentModel:
                 header = json.loads(archive["header"].tobytes())
                 terms = json.loads(archive["terms"].tobytes())
                 idf, weights, bias = archive["idf"], archive["weights"], archive["bias"]
+                embedding_weights = archive["embedding_weights"] if "embedding_weights" in archive.files else None
         # Damaged bytes can make zipfile, zlib or numpy's header parser raise nearly anything (BadZipFile,
         # zlib.error, EOFError, tokenize.TokenError...); callers only expect ModelFormatError.
         except Exception as exc:
@@ -116,5 +129,10 @@ class IntentModel:
         intents = list(header["intents"])
         if weights.shape != (len(terms), len(intents)) or idf.shape != (len(terms),) or bias.shape != (len(intents),):
             raise ModelFormatError("intent model arrays do not match its vocabulary and intents")
+        embedder = header.get("embedder")
+        if (embedder is None) != (embedding_weights is None) or (
+            embedding_weights is not None and (embedding_weights.ndim != 2 or embedding_weights.shape[1] != len(intents))
+        ):
+            raise ModelFormatError("intent model embedding weights do not match its embedder and intents")
         vocabulary = {term: i for i, term in enumerate(terms)}
-        return cls(intents, vocabulary, idf, weights, bias, float(header["temperature"]))
+        return cls(intents, vocabulary, idf, weights, bias, float(header["temperature"]), embedder, embedding_weights)

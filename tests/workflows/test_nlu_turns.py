@@ -10,10 +10,12 @@ from sqlalchemy import select
 
 from models.conversations import Conversation
 from models.nlu import Intent, TrainingSample
+from nlu.model import IntentModel
+from rag.embedding import E5Embedder
 from tests.api.admin.conftest import admin_key_for, bearer
 from tests.factories import create_tenant
 from tests.workflows.agent_helpers import chat
-from tests.workflows.nlu_helpers import SAMPLES, predictions, seed_intents, train
+from tests.workflows.nlu_helpers import SAMPLES, predictions, seed_intents, train, versions
 
 
 def _system_text(request: dict) -> str:
@@ -42,6 +44,9 @@ async def test_a_sure_intent_guides_the_agent_and_is_counted(http, deps, tempora
 
 async def test_an_unsure_message_is_labelled_by_the_llm_and_queued_for_review(http, deps, temporal, tenant, openai_standin):
     headers = await _trained(http, deps, temporal, tenant)
+    # Three intents: a message that says nothing about any of them still gets about 1/3-1/2.
+    r = await http.put("/v1/nlu/settings", json={"confidence_threshold": 0.8}, headers=headers)
+    assert r.status_code == 200, r.text
     openai_standin.scripted_tool_calls.append(("choose_intent", {"intent": "refund_status"}))
 
     await chat(http, tenant.webchat_id, "nlu-unsure", "the thing from last tuesday, what happened with it")
@@ -92,3 +97,20 @@ async def test_another_tenants_model_is_never_used(http, deps, temporal, tenant,
 
     assert await predictions(deps, other.tenant_id) == [] and await predictions(deps, tenant.tenant_id) == []
     assert "classified as the intent" not in _system_text(openai_standin.calls_for(other.model)[-1])
+
+
+async def test_a_model_reading_sentence_embeddings_classifies_the_turn(http, deps, temporal, tenant, openai_standin):
+    headers = bearer(await admin_key_for(deps, tenant.tenant_id))
+    r = await http.put("/v1/nlu/settings", json={"features": "ngrams+embeddings"}, headers=headers)
+    assert r.status_code == 200, r.text
+    await seed_intents(deps, tenant.tenant_id)
+    assert (await train(http, temporal, headers)).promoted
+    detail = (await http.get("/v1/nlu/models/1", headers=headers)).json()
+    assert detail["status"] == "active"
+
+    await chat(http, tenant.webchat_id, "nlu-embedded", "my refund has still not come back to my account")
+
+    (made,) = await predictions(deps, tenant.tenant_id)
+    assert (made.intent, made.source, made.model_version) == ("refund_status", "model", 1)
+    model = IntentModel.from_bytes((await versions(deps, tenant.tenant_id))[1].artifact)
+    assert model.embedder == E5Embedder.name and model.embedding_weights.shape == (384, 3)
