@@ -133,7 +133,9 @@ async def test_a_reindex_supersedes_a_run_still_in_progress(env, slow_embeddings
     assert done["chunk_count"] == await env.chunk_count(document_id) == expected_chunks("handbook.txt", data)
     old = await env.temporal.get_workflow_handle(workflow_id, run_id=first_run).describe()
     assert old.status is not None and old.status.name == "TERMINATED"
-    # The superseded run's staging is gone with the new run's: only the upload stays.
+    # The superseded run's staging is gone with the new run's: only the upload stays. The run
+    # clears staging as its last step, after the document shows `ready`: wait for its end.
+    await env.temporal.get_workflow_handle(workflow_id).result()
     assert [p.name for p in env.deps.documents.document_dir(tenant.id, document_id).iterdir()] == ["original"]
 
 
