@@ -127,3 +127,13 @@ async def ensure_training_schedule(
         if exc.status == RPCStatusCode.INVALID_ARGUMENT:
             raise Problem(422, "Schedule refused", f"the retraining schedule is not valid: {exc.message}") from None
         raise _unavailable("the retraining schedule", exc) from None
+
+
+async def ensure_schedule_quietly(client: Client, settings: Settings, tenant_id: uuid.UUID, nlu: NluSettings) -> None:
+    """The tenant's retraining Schedule created if it does not exist yet, as intents arrive
+    (created or imported). What the caller saved stays saved either way: a Temporal hiccup here
+    is mended by the next intent, training run or settings change."""
+    try:
+        await ensure_training_schedule(client, settings, tenant_id, nlu, replace=False)
+    except Problem as exc:
+        log.warning("retraining schedule not created yet", tenant_id=str(tenant_id), reason=exc.detail)

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from agent.handoff import HandoffCounters, after_turn, budget_exhausted
     from agent.product_names import ProductCheck
     from channels.base import InboundMessage
+    from nlu.model import OUT_OF_SCOPE
     from workflows import policies
     from workflows.agent_turn import AgentOutcome, AgentTurn, AgentTurnSetup, failure_reason
     from workflows.conversation_types import ConversationInput, ConversationState, TurnReply
@@ -143,8 +144,10 @@ class AgentSteps:
                 workflow.logger.warning("intent by LLM failed; replying without an intent", extra={"reason": failure_reason(err)})
         record = RecordIntentInput(tenant_id, turn_id, said, classified, conversation_id=conversation_id, llm_intent=llm_intent)
         await database_step(NluActivities.record_intent, record)
-        name = classified.intent or llm_intent
-        return next((c for c in classified.choices if c.name == name), None) if classified.low_confidence else _sure(classified)
+        if not classified.low_confidence:
+            return _sure(classified)
+        # "None of ours" (the tenant's out_of_scope intent) is recorded, not acted on.
+        return next((c for c in classified.choices if c.name == llm_intent and c.name != OUT_OF_SCOPE), None)
 
     def _product_answer(self, messages: list[InboundMessage]) -> ProductCheck | None:
         """The customer's answer to the last turn's "did you mean <product>?" (only theirs counts);

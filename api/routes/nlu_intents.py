@@ -21,16 +21,14 @@ from sqlalchemy.exc import IntegrityError
 
 from api.agent_profile_schemas import TOOL_NAMES
 from api.auth import Ctx, Scoped
-from api.nlu_runs import ensure_training_schedule
+from api.nlu_runs import ensure_schedule_quietly
 from api.pagination import CursorQuery, LimitQuery, Page, newest_first, page_of
 from api.problems import Problem
-from core.logging import get_logger
 from core.scopes import Scope
 from models import nlu_samples_store as store
 from models.nlu import Intent
 from models.nlu_settings import nlu_settings
 
-log = get_logger()
 router = APIRouter(prefix="/v1/nlu/intents", tags=["nlu"])
 Reader = Annotated[Ctx, Depends(Scoped(Scope.KNOWLEDGE_READ))]
 Manager = Annotated[Ctx, Depends(Scoped(Scope.AGENTS_MANAGE))]
@@ -137,12 +135,8 @@ async def create_intent(body: IntentCreate, ctx: Manager) -> IntentOut:
             raise _name_taken(body.name)
         ctx.audit(session, "nlu_intent.create", "nlu_intent", intent.id, {"name": intent.name})
         settings = await nlu_settings(session, ctx.tenant_id)
-    # The tenant's nightly retraining starts with its first intent. The intent is saved either
-    # way: a Temporal hiccup here is mended by the next intent, training run or settings change.
-    try:
-        await ensure_training_schedule(ctx.state.temporal, ctx.state.settings, ctx.tenant_id, settings, replace=False)
-    except Problem as exc:
-        log.warning("retraining schedule not created yet", tenant_id=str(ctx.tenant_id), reason=exc.detail)
+    # The tenant's nightly retraining starts with its first intent.
+    await ensure_schedule_quietly(ctx.state.temporal, ctx.state.settings, ctx.tenant_id, settings)
     return IntentOut.of(intent)
 
 

@@ -20,11 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func
 
 from api.auth import Ctx, Scoped
+from api.nlu_runs import ensure_schedule_quietly
 from api.pagination import CursorQuery, LimitQuery, Page, newest_first, page_of
 from api.problems import Problem
 from core.scopes import Scope
 from models import nlu_samples_store as store
 from models.nlu import Intent, TrainingSample
+from models.nlu_settings import nlu_settings
 from nlu.sample_files import MAX_IMPORT_BYTES, SampleFileRejected, export_lines, parse_sample_csv
 from nlu.samples import MAX_SAMPLE_CHARS, text_key
 
@@ -261,4 +263,6 @@ async def import_samples(
         errors += failed
         summary = vars(counts) | {"errors": len(errors), "file": (file.filename or "").replace("\x00", "")[:200]}
         ctx.audit(session, "nlu_sample.import", "nlu_sample", None, summary)
+        settings = await nlu_settings(session, ctx.tenant_id)
+    await ensure_schedule_quietly(ctx.state.temporal, ctx.state.settings, ctx.tenant_id, settings)  # intents may have been created
     return ImportResult(**vars(counts), errors=[RowError(row=row, reason=reason) for row, reason in sorted(errors)])

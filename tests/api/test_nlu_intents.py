@@ -151,3 +151,15 @@ async def test_the_first_intent_registers_the_nightly_retraining_schedule(http, 
     described = await temporal.get_schedule_handle(f"nlu-retrain:{t.id}").describe()
     assert described.schedule.action.workflow == "TrainIntentModelWorkflow"
     assert described.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP and not described.schedule.state.paused
+
+
+async def test_intents_created_by_an_import_register_the_schedule_too(http, temporal):
+    t = await new_admin_tenant(http)
+    csv = b"text,intent\nwhere is my parcel,track_order\nrefund kab milega,refund_status\n"
+    r = await http.post(
+        "/v1/nlu/samples/import", files={"file": ("samples.csv", csv, "text/csv")}, data={"create_intents": "true"}, headers=t.headers
+    )
+    assert r.status_code == 200 and r.json()["created"] == 2, r.text
+
+    described = await temporal.get_schedule_handle(f"nlu-retrain:{t.id}").describe()
+    assert described.schedule.action.workflow == "TrainIntentModelWorkflow"

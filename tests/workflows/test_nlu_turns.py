@@ -114,3 +114,21 @@ async def test_a_model_reading_sentence_embeddings_classifies_the_turn(http, dep
     assert (made.intent, made.source, made.model_version) == ("refund_status", "model", 1)
     model = IntentModel.from_bytes((await versions(deps, tenant.tenant_id))[1].artifact)
     assert model.embedder == E5Embedder.name and model.embedding_weights.shape == (384, 3)
+
+
+async def test_an_llm_saying_out_of_scope_is_recorded_not_acted_on(http, deps, temporal, tenant, openai_standin):
+    samples = {**SAMPLES, "out_of_scope": [
+        "what is the weather today", "tell me a joke", "who won the match", "aaj mausam kaisa hai",
+        "recommend a movie", "what time is it in london",
+    ]}  # fmt: skip
+    headers = bearer(await admin_key_for(deps, tenant.tenant_id))
+    await seed_intents(deps, tenant.tenant_id, samples)
+    assert (await train(http, temporal, headers)).promoted
+    assert (await http.put("/v1/nlu/settings", json={"confidence_threshold": 0.99}, headers=headers)).status_code == 200
+    openai_standin.scripted_tool_calls.append(("choose_intent", {"intent": "out_of_scope"}))
+
+    await chat(http, tenant.webchat_id, "nlu-oos", "can you write me a poem about cats")
+
+    (made,) = await predictions(deps, tenant.tenant_id)
+    assert (made.intent, made.source) == ("out_of_scope", "llm")
+    assert "classified as the intent" not in _system_text(openai_standin.calls_for(tenant.model)[-1])
