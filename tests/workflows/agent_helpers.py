@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -11,12 +12,19 @@ from sqlalchemy import select
 from models.commerce import Order
 from models.conversations import Conversation, Message
 
+RATE_LIMIT_RETRIES = 5
+
 
 async def chat(http, account_id: str, session: str, text: str, reply_payload: str | None = None, message_id: str | None = None) -> dict:
     body = {"session_id": session, "client_message_id": message_id or uuid.uuid4().hex, "text": text}
     if reply_payload:
         body["reply_payload"] = reply_payload
     response = await http.post(f"/v1/webchat/{account_id}/messages", json=body)
+    for _ in range(RATE_LIMIT_RETRIES):  # as the widget does: a burst past the session's limit waits and resends
+        if response.status_code != 429:
+            break
+        await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+        response = await http.post(f"/v1/webchat/{account_id}/messages", json=body)
     assert response.status_code == 200, response.text
     return response.json()
 
