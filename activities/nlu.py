@@ -13,7 +13,8 @@ from activities.deps import ActivityDeps
 from activities.ids import uuid_arg
 from core.logging import get_logger
 from core.ttl_cache import TtlCache
-from models import nlu_store, nlu_versions_store
+from models import nlu_store
+from models.nlu_active_models import ActiveIntentModels
 from models.nlu_settings import nlu_settings
 from models.nlu_store import IntentInfo, PredictionRecord
 from models.tenant_db import tenant_transaction
@@ -75,23 +76,19 @@ class NluActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self._deps = deps
         self._tenants: TtlCache[uuid.UUID, _TenantNlu] = TtlCache(MODEL_CACHE_SECONDS, max_entries=1_000)
+        self._models = ActiveIntentModels()
 
     async def _tenant(self, tenant_id: uuid.UUID) -> _TenantNlu:
         async def load() -> _TenantNlu:
-            held = self._tenants.peek(tenant_id)
-            known = held.version if held is not None and held.model is not None else None
             async with tenant_transaction(self._deps.sessions, tenant_id) as session:
-                version, artifact = await nlu_versions_store.active_model(session, tenant_id, known)
+                try:
+                    version, model = await self._models.current(session, tenant_id)
+                except ModelFormatError as exc:
+                    log.error("active intent model cannot be read; classifying without it", error=str(exc))
+                    version, model = None, None
                 settings = await nlu_settings(session, tenant_id)
                 intents = await nlu_store.active_intents(session, tenant_id)
-            model = held.model if held is not None and version == known else None
-            if artifact is not None:
-                try:
-                    model = IntentModel.from_bytes(artifact)
-                except ModelFormatError as exc:
-                    log.error("active intent model cannot be read; classifying without it", version=version, error=str(exc))
-                    version = None
-            return _TenantNlu(version if model is not None else None, model, settings.confidence_threshold, intents)
+            return _TenantNlu(version, model, settings.confidence_threshold, intents)
 
         return await self._tenants.get_or_load(tenant_id, load)
 

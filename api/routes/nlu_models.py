@@ -9,21 +9,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from api.auth import Ctx, Scoped
 from api.nlu_runs import ensure_training_schedule, request_rollback, start_training
 from api.problems import Problem
+from api.routes.knowledge_entries import Embedders
 from core.scopes import Scope
 from models import nlu_versions_store
 from models.nlu import IntentModelVersion
+from models.nlu_active_models import ActiveIntentModels
 from models.nlu_settings import nlu_settings
-from nlu.model import IntentModel, ModelFormatError
+from nlu.model import ModelFormatError
 from nlu.samples import MAX_SAMPLE_CHARS
 from workflows.nlu_model import RollbackRequest
 
 router = APIRouter(prefix="/v1/nlu/models", tags=["nlu"])
 Reader = Annotated[Ctx, Depends(Scoped(Scope.KNOWLEDGE_READ))]
 Manager = Annotated[Ctx, Depends(Scoped(Scope.AGENTS_MANAGE))]
+# Per API process: trying messages one after another parses the model once, not per call.
+_ACTIVE_MODELS = ActiveIntentModels(max_tenants=100)
 
 
 class TrainRequest(BaseModel):
@@ -52,14 +57,14 @@ class VersionOut(BaseModel):
     activated_at: datetime | None
 
     @classmethod
-    def of(cls, v: IntentModelVersion) -> VersionOut:
+    def of(cls, v: IntentModelVersion, model_kept: bool) -> VersionOut:
         m = v.metrics or {}
         return cls(
             version=v.version, status=v.status, accuracy=m.get("accuracy"), macro_f1=m.get("macro_f1"),
             low_confidence_rate=m.get("low_confidence_rate"),
             baseline={k: b for k, b in (v.baseline or {}).items() if k in ("version", "accuracy", "macro_f1", "samples")},
             train_samples=v.train_samples, test_samples=v.test_samples, intents=list(v.intents or []), decision=v.decision,
-            forced=v.forced, rollback_available=v.artifact is not None, created_at=v.created_at, activated_at=v.activated_at,
+            forced=v.forced, rollback_available=model_kept, created_at=v.created_at, activated_at=v.activated_at,
         )  # fmt: skip
 
 
@@ -101,10 +106,14 @@ async def train(body: TrainRequest, ctx: Manager) -> RunStarted:
 @router.get("", response_model=list[VersionOut], summary="The tenant's intent model versions, newest first")
 async def list_versions(ctx: Reader) -> list[VersionOut]:
     async with ctx.db() as session:
-        rows = await session.scalars(
-            select(IntentModelVersion).where(IntentModelVersion.tenant_id == ctx.tenant_id).order_by(IntentModelVersion.version.desc())
+        # The kept models and sample snapshots are megabytes each: the listing only says whether one is kept.
+        rows = await session.execute(
+            select(IntentModelVersion, IntentModelVersion.artifact.is_not(None))
+            .options(defer(IntentModelVersion.artifact), defer(IntentModelVersion.snapshot))
+            .where(IntentModelVersion.tenant_id == ctx.tenant_id)
+            .order_by(IntentModelVersion.version.desc())
         )
-        return [VersionOut.of(v) for v in rows]
+        return [VersionOut.of(v, kept) for v, kept in rows]
 
 
 @router.get("/{version}", response_model=VersionDetail, summary="One version's evaluation in full")
@@ -114,7 +123,7 @@ async def get_version(version: Annotated[int, Path(ge=1, le=2**31 - 1)], ctx: Re
         if row is None:
             raise Problem(404, "Not found", f"no intent model version {version}")
         m = row.metrics or {}
-        return VersionDetail(**VersionOut.of(row).model_dump(), per_intent=m.get("per_intent", {}), confusions=m.get("confusions", []))
+        return VersionDetail(**VersionOut.of(row, row.artifact is not None).model_dump(), per_intent=m.get("per_intent", {}), confusions=m.get("confusions", []))
 
 
 @router.post("/rollback", status_code=202, response_model=RunStarted, summary="Go back to an earlier version (by signal)")
@@ -133,16 +142,22 @@ async def rollback(body: RollbackIn, ctx: Manager) -> RunStarted:
 
 
 @router.post("/classify", response_model=ClassifyOut, summary="Classify a message with the active model (nothing is recorded)")
-async def classify(body: ClassifyIn, ctx: Reader) -> ClassifyOut:
+async def classify(body: ClassifyIn, ctx: Reader, embedders: Embedders) -> ClassifyOut:
     async with ctx.db() as session:
-        version, artifact = await nlu_versions_store.active_model(session, ctx.tenant_id, None)
+        try:
+            version, model = await _ACTIVE_MODELS.current(session, ctx.tenant_id)
+        except ModelFormatError as exc:
+            raise Problem(409, "Model unreadable", str(exc)) from None
         threshold = (await nlu_settings(session, ctx.tenant_id)).confidence_threshold
-    if version is None or artifact is None:
+    if version is None or model is None:
         raise Problem(409, "No active model", "train a model first (POST /v1/nlu/models/train)")
-    try:
-        prediction = IntentModel.from_bytes(artifact).predict(body.text)
-    except ModelFormatError as exc:
-        raise Problem(409, "Model unreadable", str(exc)) from None
+    embedding = None
+    if model.embedder is not None:  # trained with sentence embeddings (NluSettings.features): the message needs one too
+        try:
+            embedding = (await embedders.get(model.embedder).embed_queries([body.text]))[0]
+        except Exception as exc:  # noqa: BLE001 - an embedder outage or one this process lacks: the reason, not a 500
+            raise Problem(503, "Embedder unavailable", f"{model.embedder}: {str(exc)[:200]}", {"Retry-After": "5"}) from None
+    prediction = model.predict(body.text, embedding)
     return ClassifyOut(
         model_version=version, intent=prediction.accepted(threshold), confidence=prediction.confidence,
         ranking=prediction.ranking, threshold=threshold,

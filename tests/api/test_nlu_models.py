@@ -32,6 +32,12 @@ async def test_the_active_model_classifies_a_message_and_another_tenant_sees_not
     assert r.status_code == 200, r.text
     assert (r.json()["model_version"], r.json()["intent"]) == (1, "refund_status")
     assert r.json()["ranking"][0][0] == "refund_status" and len(r.json()["ranking"]) == 3
+    (listed,) = (await http.get("/v1/nlu/models", headers=headers)).json()
+    assert (listed["version"], listed["status"], listed["rollback_available"]) == (1, "active", True)
+    # A newly promoted version answers the next try at once: the parsed model follows the active version.
+    assert (await train(http, temporal, headers, force=True)).promoted
+    r = await http.post("/v1/nlu/models/classify", json={"text": "mera refund kab milega"}, headers=headers)
+    assert (r.json()["model_version"], r.json()["intent"]) == (2, "refund_status")
 
     other = await create_tenant(deps.sessions, deps.secrets, openai_url=openai_standin.url, graph_url=graph_standin.url)
     theirs = bearer(await admin_key_for(deps, other.tenant_id))

@@ -107,6 +107,9 @@ async def test_a_model_reading_sentence_embeddings_classifies_the_turn(http, dep
     assert (await train(http, temporal, headers)).promoted
     detail = (await http.get("/v1/nlu/models/1", headers=headers)).json()
     assert detail["status"] == "active"
+    # The admin's try-a-message embeds the message for such a model too.
+    r = await http.post("/v1/nlu/models/classify", json={"text": "my refund has still not come back"}, headers=headers)
+    assert (r.status_code, r.json().get("intent")) == (200, "refund_status"), r.text
 
     await chat(http, tenant.webchat_id, "nlu-embedded", "my refund has still not come back to my account")
 
