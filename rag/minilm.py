@@ -20,6 +20,8 @@ import threading
 
 import numpy as np
 
+from core.load_once import LoadOnce
+
 MAX_PIECES = 256  # sentence-transformers' max_seq_length for this model
 WINDOW_OVERLAP = 32  # word pieces two consecutive windows of a long text share
 ONNX_BATCH = 32  # windows per inference call: bounds the padded tensor of a long batch
@@ -35,8 +37,7 @@ class MiniLMEmbedder:
 
     # One session per process, whichever instance asks first; onnxruntime already spreads one
     # inference over every core, so two at once would only fight over them.
-    _loaded_parts = None
-    _load_lock = threading.Lock()
+    _loaded = LoadOnce(lambda: _load())
     _run_lock = threading.Lock()
 
     async def embed_passages(self, texts: list[str]) -> list[list[float]]:
@@ -50,12 +51,9 @@ class MiniLMEmbedder:
             return []
         return await asyncio.to_thread(self._embed_blocking, list(texts))
 
-    @classmethod
-    def _parts(cls):
-        with cls._load_lock:
-            if cls._loaded_parts is None:
-                cls._loaded_parts = _load()
-            return cls._loaded_parts
+    def _parts(self):
+        """(onnxruntime session, tokenizer), loaded on first use."""
+        return self._loaded.get()
 
     def _embed_blocking(self, texts: list[str]) -> list[list[float]]:
         session, tokenizer = self._parts()

