@@ -21,6 +21,7 @@ import os
 import random
 import time
 import uuid
+from collections import Counter
 
 from bench.common import CpuByRole, PeakRss, RunningPlatform, percentile, platform, seed_tenant
 from bench.http_client import KeepAliveClient
@@ -54,7 +55,7 @@ async def run(running: RunningPlatform, args: argparse.Namespace, openai_url: st
         if response.status_code == 200:
             latencies.append(elapsed)
         else:
-            errors.append(f"{response.status_code}: {response.text[:120]}")
+            errors.append(f"{response.status_code}: {_reason(response.text)}")
 
     async def at_rate(count: int, measured: bool) -> float:
         tasks = []
@@ -81,6 +82,9 @@ async def run(running: RunningPlatform, args: argparse.Namespace, openai_url: st
         "achieved_rate": round(len(latencies) / wall, 1),
         "requests": total,
         "errors": len(errors),
+        # What the non-200 answers were (status and reason, most frequent first): a 503 is
+        # back-pressure the channel redelivers on, anything else is a fault.
+        "error_kinds": dict(Counter(errors).most_common(5)),
         "p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "p95_ms": round(percentile(latencies, 95) * 1000, 1),
         "p99_ms": round(percentile(latencies, 99) * 1000, 1),
@@ -89,6 +93,14 @@ async def run(running: RunningPlatform, args: argparse.Namespace, openai_url: st
         "worker_processes": len(running.workers),
         "cpu_s": cpu.seconds,
     }
+
+
+def _reason(body: str) -> str:
+    try:
+        problem = json.loads(body)
+        return f"{problem.get('title')}: {str(problem.get('detail'))[:80]}"
+    except (ValueError, AttributeError):
+        return body[:80]
 
 
 def main() -> None:
