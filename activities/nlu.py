@@ -128,7 +128,7 @@ class NluActivities:
         if model.embedder is None:
             return None
         try:
-            return (await self._deps.embedders.get(model.embedder).embed_queries([text]))[0]
+            return await self._deps.embedders.embed_query(model.embedder, text)
         except Exception as exc:  # noqa: BLE001 - any failure of the embedder: classify without the model
             log.warning("intent embedding failed; the LLM labels this message", embedder=model.embedder, error=str(exc)[:200])
             return None

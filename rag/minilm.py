@@ -21,6 +21,7 @@ import threading
 import numpy as np
 
 from core.load_once import LoadOnce
+from llm.embeddings import unit_rows
 
 MAX_PIECES = 256  # sentence-transformers' max_seq_length for this model
 WINDOW_OVERLAP = 32  # word pieces two consecutive windows of a long text share
@@ -71,9 +72,7 @@ class MiniLMEmbedder:
                 vectors = _mean_pooled(session, batch)
                 np.add.at(pooled, owner[start : start + ONNX_BATCH], vectors)
                 np.add.at(counts, owner[start : start + ONNX_BATCH], 1.0)
-        pooled /= np.maximum(counts, 1.0)[:, None]
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.where(norms == 0, 1.0, norms)).tolist()
+        return unit_rows(pooled / np.maximum(counts, 1.0)[:, None]).tolist()
 
 
 def _mean_pooled(session, batch: list[tuple[list[int], list[int]]]) -> np.ndarray:

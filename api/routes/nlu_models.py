@@ -154,7 +154,7 @@ async def classify(body: ClassifyIn, ctx: Reader, embedders: Embedders) -> Class
     embedding = None
     if model.embedder is not None:  # trained with sentence embeddings (NluSettings.features): the message needs one too
         try:
-            embedding = (await embedders.get(model.embedder).embed_queries([body.text]))[0]
+            embedding = await embedders.embed_query(model.embedder, body.text)
         except Exception as exc:  # noqa: BLE001 - an embedder outage or one this process lacks: the reason, not a 500
             raise Problem(503, "Embedder unavailable", f"{model.embedder}: {str(exc)[:200]}", {"Retry-After": "5"}) from None
     prediction = model.predict(body.text, embedding)
