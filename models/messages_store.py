@@ -301,6 +301,7 @@ async def record_sent(
     message.provider_message_id = provider_message_id
     message.sent_at = datetime.now(UTC)
     # A receipt may have beaten us here (the channel answers before we commit): apply it now.
+    await _lock_receipts_of(session, message.channel_account_id, provider_message_id)
     early = await session.scalars(
         select(MessageStatusEvent.status).where(
             MessageStatusEvent.tenant_id == tenant_id,
@@ -344,6 +345,16 @@ async def record_send_failure(
     )
 
 
+async def _lock_receipts_of(session: AsyncSession, channel_account_id: uuid.UUID, provider_message_id: str) -> None:
+    """Until the transaction ends: the send being recorded and a receipt for it arriving at the
+    same moment take turns. Without it each could miss the other (the receipt's update finds no
+    message with that id yet, the send reads the receipts before the receipt commits) and the
+    message would stay "sent" after the channel said delivered or failed."""
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(f"receipt:{channel_account_id}:{provider_message_id}", 0)))
+    )
+
+
 async def record_status(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -354,6 +365,9 @@ async def record_status(
     detail: dict,
     client_reference: str | None = None,
 ) -> None:
+    """One receipt. Callers recording several in one transaction go in provider id order, so
+    two transactions never wait on each other's locks in a circle."""
+    await _lock_receipts_of(session, channel_account_id, provider_message_id)
     await session.execute(
         insert(MessageStatusEvent)
         .values(

@@ -110,7 +110,7 @@ routers = [channel_router(channel) for channel in ADAPTERS]
 async def _record_statuses(state: AppState, account: ResolvedChannelAccount, statuses: list[StatusUpdate]) -> None:
     try:
         async with state.sessions.begin() as session:
-            for status in statuses:
+            for status in sorted(statuses, key=lambda s: s.provider_message_id):  # the lock order record_status asks for
                 await messages_store.record_status(
                     session,
                     account.tenant_id,

@@ -4,6 +4,7 @@ attempt got through."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -134,3 +135,22 @@ async def test_a_send_the_channel_never_received_is_retried_without_waiting(deps
     async with deps.sessions() as session:
         attempted = await session.scalar(select(Message.send_attempted_at).where(Message.id == message_id))
     assert attempted is None  # refused connection: nothing can have been delivered, no receipt to wait for
+
+
+async def test_a_receipt_arriving_while_the_send_is_recorded_is_not_lost(http, tenant, deps, graph_standin):
+    """The channel can confirm delivery in the moment between its answer and our commit."""
+    phone = await _send_one(http, tenant, graph_standin)
+    message_id, _, _ = await _unrecorded_reply(deps, tenant, phone, timedelta(seconds=1))
+    tenant_id, account_id = uuid.UUID(tenant.tenant_id), uuid.UUID(tenant.whatsapp_id)
+
+    async def receipt() -> None:
+        async with deps.sessions.begin() as session:
+            await messages_store.record_status(session, tenant_id, account_id, "wamid.racing", "delivered", None, {})
+
+    async with deps.sessions.begin() as sending:
+        await messages_store.record_sent(sending, tenant_id, message_id, "wamid.racing")  # read the receipts: none yet
+        arriving = asyncio.create_task(receipt())
+        await asyncio.sleep(0.5)  # the receipt's transaction runs meanwhile, before this one commits
+    await arriving
+    async with deps.sessions() as session:
+        assert await session.scalar(select(Message.status).where(Message.id == message_id)) == "delivered"
