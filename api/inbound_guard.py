@@ -80,18 +80,19 @@ class InboundGuard:
         flags = reply[3:]
         return WebhookVerdict(decision_from(reply), frozenset(m for m, flag in zip(message_ids, flags, strict=False) if int(flag)))
 
-    async def record_accepted(self, account_id: str, message_ids: Sequence[str]) -> None:
-        """Called only after Temporal accepted every one of them; runs after the response is
-        sent. Losing a record costs one redundant signal, which the workflow drops."""
-        if not message_ids:
+    async def record_accepted(self, accepted: Sequence[tuple[str, str]]) -> None:
+        """(channel account id, message id) pairs Temporal accepted, in one round trip; runs
+        after the response is sent. Losing a record costs one redundant signal, which the
+        workflow drops."""
+        if not accepted:
             return
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for message_id in message_ids:
+                for account_id, message_id in accepted:
                     pipe.set(seen_key(account_id, message_id), 1, nx=True, ex=SEEN_TTL_S)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            log.warning("could not record accepted message ids", error=repr(exc)[:200], count=len(message_ids))
+            log.warning("could not record accepted message ids", error=repr(exc)[:200], count=len(accepted))
 
     async def admit_webchat(self, account_id: str, session_id: str) -> RateDecision:
         """One bucket per channel account and one per session, spent together."""

@@ -276,6 +276,7 @@ def main() -> None:
         "answer_p99_s": round(percentile(waits, 99), 2),
         "answer_max_s": round(waits[-1], 2) if waits else None,
         "gave_up": len(run.gave_up),
+        "turn_cpus": running.turn_cpus_text(),
     }
     print(json.dumps(line), flush=True)
     for problem in result.problems[:200] + run.ledger.unexpected[:10] + run.gave_up:

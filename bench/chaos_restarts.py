@@ -20,7 +20,9 @@ def restart_temporal(stack: EmbeddedStack, down_seconds: float = 2.0) -> None:
     log.warning("chaos: stopping the Temporal dev server", address=server.address)
     server.stop()
     time.sleep(down_seconds)
-    stack.temporal = start_temporal(stack.data_dir / "temporal.db", port=port, headless=True, log_file=stack.data_dir / "temporal.log")
+    stack.temporal = start_temporal(
+        stack.data_dir / "temporal.db", port=port, headless=True, log_file=stack.data_dir / "temporal.log", cpus=server.cpus
+    )
     log.warning("chaos: Temporal dev server is back", address=stack.temporal.address)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import update
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from core.cpu_affinity import format_cpu_list, turn_cpus_beside_api, worker_env  # noqa: E402
 from core.crypto import SecretBox  # noqa: E402
 from core.embedded.ports import free_port, wait_http_ok  # noqa: E402
 from core.embedded.stack import EmbeddedStack, start_stack  # noqa: E402
@@ -41,6 +42,11 @@ class RunningPlatform:
     env: dict[str, str] = field(default_factory=dict)
     workers: list[subprocess.Popen] = field(default_factory=list)
     log: Any = None  # where the workers' and API's output goes (None: this terminal)
+    turn_cpus: frozenset[int] | None = None  # where the workers and Temporal run (None: anywhere)
+
+    def turn_cpus_text(self) -> str:
+        """For the benchmarks' JSON lines."""
+        return format_cpu_list(self.turn_cpus) if self.turn_cpus else "all"
 
     def start_worker(self) -> subprocess.Popen:
         worker = subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], cwd=REPO, env=self.env, stdout=self.log, stderr=self.log)
@@ -81,7 +87,7 @@ async def seed_tenant(running: RunningPlatform, openai_url: str, graph_url: str)
         return tenant
 
 
-def stack_from_env(data_dir: Path) -> EmbeddedStack:
+def stack_from_env(data_dir: Path, turn_cpus: frozenset[int] | None = None) -> EmbeddedStack:
     """The embedded stack, with each part on the external server its env var names, if any."""
     settings = Settings()
     return start_stack(
@@ -91,17 +97,26 @@ def stack_from_env(data_dir: Path) -> EmbeddedStack:
         redis_url=settings.redis_url,
         master_key=settings.master_key.get_secret_value() if settings.master_key else None,
         temporal_headless=True,
+        turn_cpus=turn_cpus,
     )
 
 
 @contextmanager
 def platform(task_queue: str = "bench", workers: int = 1, log_path: Path | None = None):
     data_dir = Path(tempfile.mkdtemp(prefix="frontdesk-bench-"))
-    stack = stack_from_env(data_dir)
+    # As `frontdesk dev` runs them: the workers and Temporal leave a core to the API.
+    turn_cpus = turn_cpus_beside_api(Settings().turn_cpus)
+    stack = stack_from_env(data_dir, turn_cpus)
     port = free_port()
-    env = {**os.environ, **stack.addresses.env(), "FRONTDESK_TASK_QUEUE": task_queue, "FRONTDESK_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        **stack.addresses.env(),
+        **worker_env(turn_cpus),
+        "FRONTDESK_TASK_QUEUE": task_queue,
+        "FRONTDESK_LOG_LEVEL": "WARNING",
+    }
     log = open(log_path, "ab") if log_path else None  # noqa: SIM115 - closed below
-    running = RunningPlatform(stack=stack, api_url=f"http://127.0.0.1:{port}", env=env, log=log)
+    running = RunningPlatform(stack=stack, api_url=f"http://127.0.0.1:{port}", env=env, log=log, turn_cpus=turn_cpus)
     if stack.redis is None or stack.redis.process is None:
         running.external_redis = _local_redis_processes(stack.addresses.redis_url)
     try:

@@ -23,15 +23,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def standin_processes(module: str, *flag_sets: list[str], nice: int = 0) -> Iterator[list[str]]:
+def standin_processes(module: str, *flag_sets: list[str], nice: int = 0, cpus: frozenset[int] | None = None) -> Iterator[list[str]]:
     """One `python -m {module} --port N {flags}` process per flag set; yields their root URLs.
-    `nice`: the stand-ins play servers on other machines, so a benchmark that measures this
-    machine's own latency can keep them from taking its CPU first."""
+    `nice` and `cpus`: the stand-ins play servers on other machines, so a benchmark that
+    measures this machine's own latency can keep them off the CPU its API is left."""
+
+    def set_priority() -> None:
+        if nice:
+            os.nice(nice)
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
     ports = [free_port() for _ in flag_sets]
     servers = [
-        subprocess.Popen(
-            [sys.executable, "-m", module, "--port", str(port), *flags], cwd=REPO, preexec_fn=(lambda: os.nice(nice)) if nice else None
-        )
+        subprocess.Popen([sys.executable, "-m", module, "--port", str(port), *flags], cwd=REPO, preexec_fn=set_priority)  # noqa: PLW1509
         for port, flags in zip(ports, flag_sets, strict=True)
     ]
     try:

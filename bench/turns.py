@@ -94,6 +94,7 @@ async def _measure(running: RunningPlatform, load: Load, mode: str, conversation
         "stack_rss_mb": round(rss.peak_bytes / 2**20),
         "stack_rss_sum_mb": round(rss.peak_rss_sum_bytes / 2**20),
         "worker_processes": len(running.processes) - 1,
+        "turn_cpus": running.turn_cpus_text(),
         "wall_s": round(wall, 1),
     }
 

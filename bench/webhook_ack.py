@@ -26,6 +26,7 @@ from collections import Counter
 from bench.common import CpuByRole, PeakRss, RunningPlatform, percentile, platform, seed_tenant
 from bench.http_client import KeepAliveClient
 from bench.loopback_openai import standin_processes
+from core.cpu_affinity import turn_cpus_beside_api
 from core.settings import Settings
 from tests.factories import new_phone, signature, whatsapp_payload
 
@@ -91,6 +92,7 @@ async def run(running: RunningPlatform, args: argparse.Namespace, openai_url: st
         "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
         "stack_rss_mb": round(rss.peak_bytes / 2**20),
         "worker_processes": len(running.workers),
+        "turn_cpus": running.turn_cpus_text(),
         "cpu_s": cpu.seconds,
     }
 
@@ -115,9 +117,11 @@ def main() -> None:
         "--standin-nice", type=int, default=10, help="niceness of the loopback OpenAI and Graph servers (other machines in production)"
     )
     args = parser.parse_args()
+    # On the CPUs the platform gives the workers and Temporal (bench/common.platform), not the API's.
+    elsewhere = turn_cpus_beside_api(Settings().turn_cpus)
     with (
-        standin_processes("bench.loopback_openai", [], nice=args.standin_nice) as [openai_url],
-        standin_processes("bench.loopback_graph", [], nice=args.standin_nice) as [graph_url],
+        standin_processes("bench.loopback_openai", [], nice=args.standin_nice, cpus=elsewhere) as [openai_url],
+        standin_processes("bench.loopback_graph", [], nice=args.standin_nice, cpus=elsewhere) as [graph_url],
         platform(task_queue=f"bench-{uuid.uuid4().hex[:8]}", workers=args.workers) as running,
     ):
         print(json.dumps(asyncio.run(run(running, args, openai_url, graph_url))), flush=True)

@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from core.cpu_affinity import confine_this_process
 from core.gc_tuning import tune_for_server
 from core.logging import configure_logging
 from core.settings import get_settings
@@ -58,6 +59,7 @@ def worker(queue: Annotated[str, typer.Option(help="task queue to serve")] = "fr
     # First, before the imports (seconds of CPU): a worker starting up after a crash must not
     # take the CPU from the workers that are running turns.
     os.nice(settings.worker_nice)
+    confine_this_process(settings.turn_cpus)
     import uvloop
 
     from workers.main import run_worker

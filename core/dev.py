@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from core.cpu_affinity import turn_cpus_beside_api, worker_env
 from core.crypto import SecretBox
 from core.embedded.ports import PortInUseError, port_open
 from core.embedded.stack import EmbeddedStack, StackAddresses, start_stack
@@ -72,6 +73,10 @@ def run_dev(settings: Settings) -> None:
     if port_open(settings.api_host, settings.api_port):
         raise SystemExit(f"port {settings.api_port} is already in use (another `frontdesk dev`?); set FRONTDESK_API_PORT")
     try:
+        turn_cpus = turn_cpus_beside_api(settings.turn_cpus)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    try:
         stack = start_stack(
             settings.data_dir,
             temporal_address=settings.temporal_address,
@@ -82,6 +87,7 @@ def run_dev(settings: Settings) -> None:
             temporal_ui_port=settings.temporal_ui_port,
             temporal_ui_codec_endpoint=f"http://{settings.api_host}:{settings.api_port}/codec",
             admin_key=settings.admin_key.get_secret_value() if settings.admin_key else None,
+            turn_cpus=turn_cpus,
         )
     except PortInUseError as exc:
         raise SystemExit(str(exc)) from None
@@ -100,6 +106,8 @@ def run_dev(settings: Settings) -> None:
             "FRONTDESK_INGEST_TASK_QUEUE": TaskQueue.INGEST,
             "FRONTDESK_STT_TASK_QUEUE": TaskQueue.STT,
             "FRONTDESK_DATA_DIR": str(stack.data_dir),
+            # The workers and the Temporal server leave a core to the API (core/cpu_affinity.py).
+            **worker_env(turn_cpus),
         }
         supervisor = Supervisor()
         for n in range(max(1, settings.worker_processes)):

@@ -12,8 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.cpu_affinity import check_turn_cpus
 
 
 class Settings(BaseSettings):
@@ -136,6 +138,14 @@ class Settings(BaseSettings):
     # 100 webhooks/s with turns queueing measured p99 ~1 s with 0 and ~0.15 s with 10. In
     # containers each service has its own CPU share and this changes nothing.
     worker_nice: int = Field(default=10, ge=0, le=19)
+    # The CPUs the turn engine (workers and the embedded Temporal server) runs on where it
+    # shares the machine with the API: "auto" (every CPU but the first, when there are two or
+    # more), "all", or a list such as "1-3". Niceness alone still let a backlog of turns hold
+    # both cores for tens of milliseconds at a time: bench/webhook_ack.py at 100 webhooks/s
+    # measured p99 75-140 ms with nice or SCHED_IDLE, 16 ms with a core left to the API, for
+    # ~13% fewer turns/s at saturation (core/cpu_affinity.py). `frontdesk dev` and the benchmarks
+    # resolve "auto"; a worker started on its own only applies an explicit list.
+    turn_cpus: str = "auto"
     # Temporal's workflow sandbox re-imports and proxies modules on every activation; it cost
     # ~25% of worker throughput in bench/turns.py. The test suite runs workflows sandboxed
     # (tests/conftest.py), so determinism mistakes are still caught before they ship.
@@ -178,6 +188,11 @@ class Settings(BaseSettings):
             ("FRONTDESK_MASTER_KEY", self.master_key),
         )
         return [name for name, value in required if not value]
+
+    @field_validator("turn_cpus")
+    @classmethod
+    def _turn_cpus_is_a_cpu_list(cls, value: str) -> str:
+        return check_turn_cpus(value)
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_production(self) -> Settings:

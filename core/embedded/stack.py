@@ -113,7 +113,9 @@ def start_stack(
     temporal_headless: bool = False,
     temporal_ui_codec_endpoint: str | None = None,
     admin_key: str | None = None,
+    turn_cpus: frozenset[int] | None = None,
 ) -> EmbeddedStack:
+    """`turn_cpus`: the CPUs the embedded Temporal server is confined to (core/cpu_affinity.py)."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     stack = EmbeddedStack(data_dir=data_dir, addresses=StackAddresses("", "", "", ""))
@@ -127,6 +129,7 @@ def start_stack(
                 log_file=data_dir / "temporal.log",
                 headless=temporal_headless,
                 ui_codec_endpoint=temporal_ui_codec_endpoint,
+                cpus=turn_cpus,
             )
             temporal_address = stack.temporal.address
             ui_url = None if temporal_headless else f"http://127.0.0.1:{stack.temporal.ui_port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,7 @@ class TemporalDevServer:
     address: str
     ui_port: int
     process: subprocess.Popen[bytes]
+    cpus: frozenset[int] | None = None  # where it was confined (core/cpu_affinity.py); a restart keeps it
 
     def stop(self, timeout: float = 15) -> None:
         if self.process.poll() is None:
@@ -74,6 +76,7 @@ def start_temporal(
     log_file: Path | None = None,
     headless: bool = False,
     ui_codec_endpoint: str | None = None,
+    cpus: frozenset[int] | None = None,
 ) -> TemporalDevServer:
     _stop_orphan(db_file)
     for wanted, what in ((port, "FRONTDESK_TEMPORAL_PORT"), (ui_port, "FRONTDESK_TEMPORAL_UI_PORT")):
@@ -104,10 +107,13 @@ def start_temporal(
     for pragma in SQLITE_PRAGMAS:
         args += ["--sqlite-pragma", pragma]
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - child owns it
-    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    # Confined before exec, so every thread the Go runtime starts inherits the mask. The child
+    # makes one system call there, which is safe even when this process has threads.
+    confine = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=confine)  # noqa: PLW1509
     try:
         wait_for_port("127.0.0.1", port, 60, "temporal dev server")
     except TimeoutError:
         process.kill()
         raise
-    return TemporalDevServer(address=f"127.0.0.1:{port}", ui_port=ui_port, process=process)
+    return TemporalDevServer(address=f"127.0.0.1:{port}", ui_port=ui_port, process=process, cpus=cpus)
