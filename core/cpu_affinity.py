@@ -4,8 +4,8 @@ the machine with the API (`frontdesk dev`, the benchmarks).
 A backlog of turns keeps every core busy, and the acknowledgement of a webhook then waits for a
 CPU behind it: niceness and SCHED_IDLE did not stop that here (the Temporal server and the
 workers' bursts still held both cores for tens of milliseconds; bench/webhook_ack.py p99 75-140
-ms at 100 webhooks/s). Leaving one core to the API, PostgreSQL and Redis did (p99 16 ms), for
-about 13% fewer turns per second at saturation on 2 cores, because the turns' database work
+ms at 100 webhooks/s). Leaving one core to the API, PostgreSQL and Redis did (p99 15-20 ms), for
+about 13-22% fewer turns per second at saturation on 2 cores, because the turns' database work
 still runs on every core.
 """
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
-from core.cpu_affinity import turn_cpus_beside_api, worker_env
+from core.cpu_affinity import format_cpu_list, turn_cpus_beside_api, worker_env
 from core.crypto import SecretBox
 from core.embedded.ports import PortInUseError, port_open
 from core.embedded.stack import EmbeddedStack, StackAddresses, start_stack
@@ -44,7 +45,14 @@ async def _seed(addresses: StackAddresses, settings: Settings, provider: DemoPro
         return await seed_demo(sessions, SecretBox(addresses.master_key), provider)
 
 
-def _banner(stack: EmbeddedStack, seed: DemoSeed, settings: Settings, provider: DemoProvider) -> str:
+def _cpus_line(turn_cpus: frozenset[int] | None) -> str:
+    if not turn_cpus:
+        return "every CPU, shared with the API"
+    kept = format_cpu_list(frozenset(os.sched_getaffinity(0)) - turn_cpus)
+    return f"CPUs {format_cpu_list(turn_cpus)} (CPU {kept} kept for the API; FRONTDESK_TURN_CPUS=all shares them)"
+
+
+def _banner(stack: EmbeddedStack, seed: DemoSeed, settings: Settings, provider: DemoProvider, turn_cpus: frozenset[int] | None) -> str:
     api = f"http://{settings.api_host}:{settings.api_port}"
     lines = [
         "",
@@ -57,6 +65,7 @@ def _banner(stack: EmbeddedStack, seed: DemoSeed, settings: Settings, provider: 
         f"  Web chat       POST {api}/v1/webchat/{seed.webchat_account_id}/messages   (or: frontdesk chat)",
         f"  WhatsApp hook  {api}/webhooks/whatsapp/{seed.whatsapp_account_id}   verify token: {seed.whatsapp_verify_token}",
         f"  Admin API      Authorization: Bearer {stack.addresses.admin_key}   (platform key; POST {api}/v1/tenants makes a tenant and its first API key)",
+        f"  Turn engine    {_cpus_line(turn_cpus)}",
         f"  Chat model     {_describe(provider)}",
         "",
     ]
@@ -116,7 +125,7 @@ def run_dev(settings: Settings) -> None:
         supervisor.add("ingest-worker", ["worker", "--queue", TaskQueue.INGEST], env)
         supervisor.add("stt-worker", ["worker", "--queue", TaskQueue.STT], env)
         supervisor.add("api", ["api", "--host", settings.api_host, "--port", str(settings.api_port)], env)
-        print(_banner(stack, seed, settings, provider), flush=True)
+        print(_banner(stack, seed, settings, provider, turn_cpus), flush=True)
         supervisor.run()
     finally:
         stack.stop()

@@ -142,8 +142,8 @@ class Settings(BaseSettings):
     # shares the machine with the API: "auto" (every CPU but the first, when there are two or
     # more), "all", or a list such as "1-3". Niceness alone still let a backlog of turns hold
     # both cores for tens of milliseconds at a time: bench/webhook_ack.py at 100 webhooks/s
-    # measured p99 75-140 ms with nice or SCHED_IDLE, 16 ms with a core left to the API, for
-    # ~13% fewer turns/s at saturation (core/cpu_affinity.py). `frontdesk dev` and the benchmarks
+    # measured p99 75-140 ms with nice or SCHED_IDLE, 15-20 ms with a core left to the API, for
+    # 13-22% fewer turns/s at saturation (core/cpu_affinity.py). `frontdesk dev` and the benchmarks
     # resolve "auto"; a worker started on its own only applies an explicit list.
     turn_cpus: str = "auto"
     # Temporal's workflow sandbox re-imports and proxies modules on every activation; it cost

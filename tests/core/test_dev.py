@@ -138,6 +138,15 @@ def test_dev_runs_stops_and_keeps_data(tmp_path):
         reply = _chat(first.api, "visitor-1", "Hello, anyone there?")
         assert reply["reply"].strip() and reply["reply"] != FALLBACK_TEXT and reply["needs_human"] is False
 
+        # The workers and the Temporal server leave the first CPU to the API (core/cpu_affinity.py).
+        everywhere = set(os.sched_getaffinity(0))
+        turn_cpus = everywhere - {min(everywhere)} if len(everywhere) >= 2 else everywhere
+        children = psutil.Process(first.process.pid).children()
+        [temporal] = [p for p in children if "start-dev" in p.cmdline()]
+        assert all(set(p.cpu_affinity()) == turn_cpus for p in children if "worker" in p.cmdline() or p == temporal)
+        assert [set(p.cpu_affinity()) for p in children if "api" in p.cmdline()] == [everywhere]
+        assert "Turn engine    " in banner
+
         # Supervision: a worker that dies is replaced, and conversations carry on.
         [worker] = [p for p in psutil.Process(first.process.pid).children() if _serves(p, "frontdesk")]
         worker.kill()
