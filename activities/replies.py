@@ -3,7 +3,6 @@
 # Payload dataclasses keep real (not string) annotations: Temporal resolves their type hints
 # on every payload it decodes, and string annotations turn that into an eval each time.
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,6 +17,7 @@ from activities.deps import ActivityDeps
 from activities.heartbeats import heartbeating
 from activities.knowledge import KnowledgePassage, knowledge_prompt
 from activities.nlu import IntentChoice
+from activities.token_preview import TokenPreview
 from agent.confirmation import answer_buttons
 from agent.memory import merge_facts
 from agent.notices import notice
@@ -247,6 +247,7 @@ class ReplyActivities:
         # on a 2-core CPU tool mode measured 60-100 s a turn against ~10 s without.
         offer = input.offer_tools and (self._local_model_tools or any(p.kind != "local" for p in setup.providers))
         tools = [t.definition() for t in self._tools.allowed(input.tool_names)] if offer else []
+        preview = TokenPreview(self._deps.redis, input.conversation_id) if input.stream else None
         call = GatewayCall(
             tenant_id=input.tenant_id,
             # Customer-service answers are short; the cap also bounds a CPU-bound local model's turn.
@@ -262,10 +263,12 @@ class ReplyActivities:
             uses_customer_data=context is not None and context.personal,
             preferred_tier=input.tier,
             fallback_tier=input.fallback_tier,
-            on_text=self._token_publisher(input.conversation_id) if input.stream else None,
+            on_text=preview,
         )
         async with heartbeating():
             result = await self._gateway.call(call)
+        if preview is not None:
+            await preview.flush()  # the reply's last words, before the reply itself reaches the widget
         for alert in result.alerts:  # logged, and on the tenant's dashboard event stream
             log.warning("LLM budget alert", tenant_id=input.tenant_id, alert=alert)
             events.publish(self._deps.redis, input.tenant_id, "llm.budget_alert", alert=alert)
@@ -340,19 +343,6 @@ class ReplyActivities:
                 last_topic=topic or (memory.last_topic if memory else None),
                 through_seq=input.through_seq,
             )
-
-    def _token_publisher(self, conversation_id: str):
-        channel = events.conversation_channel(conversation_id)
-
-        async def publish(delta: str) -> None:
-            # Best effort: a lost delta only makes the live preview stutter; the final reply is
-            # the workflow's result, not these.
-            try:
-                await self._deps.redis.publish(channel, json.dumps({"type": "delta", "text": delta}))
-            except Exception as exc:  # noqa: BLE001 - never fail a turn over a preview
-                log.debug("token delta not published", error=repr(exc)[:200])
-
-        return publish
 
 
 def _product_question(check: ProductCheck, language: str) -> GeneratedReply:
