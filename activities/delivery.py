@@ -14,7 +14,7 @@ from channels.base import Capabilities, ChannelError, InboundMessage, OutboundMe
 from channels.render import fit
 from core import events
 from core.rate_limit import RateLimiter, bucket_key
-from models import accounts_store, consent_store, messages_store
+from models import accounts_store, consent_store, delivery_store
 
 # How long after an attempt a retry waits for that attempt's receipt before sending again.
 # Meta's "sent" receipts usually arrive within seconds; retries come after the activity's
@@ -70,7 +70,7 @@ class DeliveryActivities:
         tenant_id = uuid.UUID(input.tenant_id)
         message_id = uuid.UUID(input.message_id)
         async with self._deps.sessions() as session:
-            message = await messages_store.outbound_message(session, tenant_id, message_id)
+            message = await delivery_store.outbound_message(session, tenant_id, message_id)
             if message is None:
                 raise ApplicationError("outbound message not found", type="InvalidInput", non_retryable=True)
             # Checked before the channel call: a retry after a recorded send sends nothing.
@@ -82,7 +82,7 @@ class DeliveryActivities:
             opted_out = await consent_store.is_opted_out(session, tenant_id, account.id, input.to)
         if opted_out:
             async with self._deps.sessions.begin() as session:
-                await messages_store.record_send_failure(session, tenant_id, message_id, "the contact opted out of this channel", "suppressed")
+                await delivery_store.record_send_failure(session, tenant_id, message_id, "the contact opted out of this channel", "suppressed")
             return SendReplyResult(provider_message_id="", suppressed=True)
 
         adapter = self._deps.channels.get(account.channel)
@@ -93,7 +93,7 @@ class DeliveryActivities:
                 return SendReplyResult(provider_message_id=confirmed, already_sent=True)
         await self._take_send_token(account.id, account.config, adapter.capabilities)
         async with self._deps.statements() as session:  # one autocommit statement
-            await messages_store.mark_send_attempt(session, tenant_id, message_id, datetime.now(UTC))
+            await delivery_store.mark_send_attempt(session, tenant_id, message_id, datetime.now(UTC))
 
         # Reshaped to what the channel can show (buttons as numbered text on SMS, and so on).
         outbound = fit(
@@ -105,11 +105,11 @@ class DeliveryActivities:
         except ChannelError as exc:
             if not exc.maybe_delivered:  # the channel answered (or was never reached): nothing to wait for
                 async with self._deps.statements() as session:
-                    await messages_store.mark_send_attempt(session, tenant_id, message_id, None)
+                    await delivery_store.mark_send_attempt(session, tenant_id, message_id, None)
             if isinstance(exc, TemplateRequired):
                 # Its own type, so the conversation can answer with a template instead.
                 async with self._deps.sessions.begin() as session:
-                    await messages_store.record_send_failure(session, tenant_id, message_id, str(exc))
+                    await delivery_store.record_send_failure(session, tenant_id, message_id, str(exc))
                 raise ApplicationError(str(exc), type="TemplateRequired", non_retryable=True) from exc
             if exc.retryable:
                 raise ApplicationError(
@@ -118,7 +118,7 @@ class DeliveryActivities:
                     next_retry_delay=timedelta(seconds=exc.retry_after) if exc.retry_after else None,
                 ) from exc
             async with self._deps.sessions.begin() as session:
-                await messages_store.record_send_failure(session, tenant_id, message_id, str(exc))
+                await delivery_store.record_send_failure(session, tenant_id, message_id, str(exc))
             raise ApplicationError(str(exc), type="ChannelRejected", non_retryable=True) from exc
         await self._record(tenant_id, message_id, sent.provider_message_id)
         return SendReplyResult(provider_message_id=sent.provider_message_id)
@@ -162,7 +162,7 @@ class DeliveryActivities:
         """The channel's id if an earlier attempt got through; None if it is safe to send again.
         Raises (retryably) while a receipt may still be on its way."""
         async with self._deps.sessions() as session:
-            confirmed = await messages_store.receipted_send(session, tenant_id, account_id, key)
+            confirmed = await delivery_store.receipted_send(session, tenant_id, account_id, key)
         if confirmed:
             activity.logger.info("earlier attempt was delivered; recording it instead of sending again")
             await self._record(tenant_id, message_id, confirmed)
@@ -179,7 +179,7 @@ class DeliveryActivities:
 
     async def _record(self, tenant_id: uuid.UUID, message_id: uuid.UUID, provider_message_id: str) -> None:
         async with self._deps.sessions.begin() as session:
-            await messages_store.record_sent(session, tenant_id, message_id, provider_message_id)
+            await delivery_store.record_sent(session, tenant_id, message_id, provider_message_id)
         events.publish(
             self._deps.redis, str(tenant_id), "message.sent", message_id=str(message_id), provider_message_id=provider_message_id
         )

@@ -13,7 +13,7 @@ from api.problems import Problem
 from api.rate_limits import too_many_requests
 from channels.base import PayloadError, SignatureError, StatusUpdate, WebhookRequest
 from channels.registry import ADAPTERS
-from models import messages_store
+from models import delivery_store
 from models.accounts_store import ResolvedChannelAccount
 
 
@@ -111,7 +111,7 @@ async def _record_statuses(state: AppState, account: ResolvedChannelAccount, sta
     try:
         async with state.sessions.begin() as session:
             for status in sorted(statuses, key=lambda s: s.provider_message_id):  # the lock order record_status asks for
-                await messages_store.record_status(
+                await delivery_store.record_status(
                     session,
                     account.tenant_id,
                     account.id,

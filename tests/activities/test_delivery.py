@@ -17,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.delivery import DeliveryActivities, SendReplyInput
 from core.embedded.ports import free_port
 from core.ids import conversation_workflow_id
-from models import messages_store
+from models import delivery_store, messages_store
 from models.conversations import Conversation, Message, MessageStatusEvent
 from tests.factories import create_tenant, eventually, new_phone, new_wamid, signature, whatsapp_payload
 from tests.standins.graph_server import ReceiptTarget
@@ -49,7 +49,7 @@ async def _unrecorded_reply(deps, tenant, phone: str, attempted_ago: timedelta) 
             idempotency_key=key, turn_id=str(uuid.uuid4()), text_="Your refund is on its way.", reply_to_external_id=None,
             status="pending", content={},
         )  # fmt: skip
-        await messages_store.mark_send_attempt(session, tenant_id, message_id, datetime.now(UTC) - attempted_ago)
+        await delivery_store.mark_send_attempt(session, tenant_id, message_id, datetime.now(UTC) - attempted_ago)
     send = SendReplyInput(tenant_id=tenant.tenant_id, channel_account_id=tenant.whatsapp_id, message_id=str(message_id), to=phone)
     return message_id, key, send
 
@@ -145,10 +145,10 @@ async def test_a_receipt_arriving_while_the_send_is_recorded_is_not_lost(http, t
 
     async def receipt() -> None:
         async with deps.sessions.begin() as session:
-            await messages_store.record_status(session, tenant_id, account_id, "wamid.racing", "delivered", None, {})
+            await delivery_store.record_status(session, tenant_id, account_id, "wamid.racing", "delivered", None, {})
 
     async with deps.sessions.begin() as sending:
-        await messages_store.record_sent(sending, tenant_id, message_id, "wamid.racing")  # read the receipts: none yet
+        await delivery_store.record_sent(sending, tenant_id, message_id, "wamid.racing")  # read the receipts: none yet
         arriving = asyncio.create_task(receipt())
         await asyncio.sleep(0.5)  # the receipt's transaction runs meanwhile, before this one commits
     await arriving
