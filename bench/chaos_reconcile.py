@@ -20,6 +20,7 @@ from core.temporal import connect_platform
 from models.db import one_off_sessions
 from tests.factories import TestTenant
 from tests.standins.graph_server import GraphStandIn
+from workflows import policies
 from workflows.conversation import ConversationWorkflow
 
 if TYPE_CHECKING:
@@ -39,16 +40,25 @@ class Reconciliation:
         self.problems.append(f"{kind}: {problem}")
 
 
-async def _settle(graph: GraphStandIn, ledger: Ledger, seconds: float) -> None:
+async def _settle(graph: GraphStandIn, ledger: Ledger, seconds: float, database_url: str, tenant_id: str) -> None:
     """Give the last turns (and any retried sends) time to finish before judging."""
 
     def complete() -> bool:
         whatsapp = all(len(graph.sends_to(phone)) >= len(ids) for phone, ids in ledger.whatsapp.items())
         return whatsapp and all(all(r) for replies in ledger.webchat.values() for r in replies.values())
 
+    async def unrecorded() -> int:
+        recorded = {r.provider_message_id for r in await _rows(database_url, tenant_id) if r.provider_message_id}
+        return sum(send.wamid not in recorded for phone in ledger.whatsapp for send in graph.sends_to(phone))
+
     deadline = time.monotonic() + seconds
     while not complete() and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
+    # A worker killed between the channel's answer and our record leaves a send Graph has and
+    # the database not yet: its retry starts only once the attempt's start-to-close has passed.
+    deadline = time.monotonic() + policies.SEND_START_TO_CLOSE.total_seconds() + seconds
+    while await unrecorded() and time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
     await asyncio.sleep(min(5.0, seconds))  # a duplicate send would arrive after the first
 
 
@@ -153,7 +163,7 @@ async def _check_journal(result: Reconciliation, database_url: str, tenant_id: s
 
 
 async def reconcile(running: RunningPlatform, tenant: TestTenant, graph: GraphStandIn, ledger: Ledger, settle_s: float) -> Reconciliation:
-    await _settle(graph, ledger, settle_s)
+    await _settle(graph, ledger, settle_s, running.stack.addresses.database_url, tenant.tenant_id)
     result = Reconciliation()
     rows = await _rows(running.stack.addresses.database_url, tenant.tenant_id)
     _check_whatsapp(result, ledger, graph, rows)

@@ -132,7 +132,7 @@ def _reset_standins(request):
         if name in request.fixturenames:
             standin = request.getfixturevalue(name)
             standin.fail_with = None
-            standin.slow_seconds = 0.0
+            standin.slow_seconds = standin.word_seconds = 0.0
 
 
 @pytest.fixture

@@ -110,6 +110,7 @@ class OpenAIStandIn:
     failing_models: set[str] = field(default_factory=set)  # answer 503 for these models only
     slow_marker: str = "SLOW"  # a last user message containing this stalls...
     slow_seconds: float = 0.0  # ...this long (streamed: after the first chunk)
+    word_seconds: float = 0.0  # streamed: the gap between words, as a model writes them
     drop_marker: str = "DROP"  # a last user message containing this gets its connection cut mid-answer
     cut_marker: str = "CUT"  # ...this ends a streamed answer cleanly after one word, with no [DONE] (a proxy giving up)
     raw_tool_arguments: str | None = None  # sent as a tool call's arguments instead of the JSON (a model's broken output)
@@ -132,7 +133,7 @@ class OpenAIStandIn:
     def reset(self) -> None:
         self.fail_with = self.retry_after = self.raw_tool_arguments = None
         self.scripted_tool_calls.clear()
-        self.slow_seconds = self.embed_delay_seconds = 0.0
+        self.slow_seconds = self.embed_delay_seconds = self.word_seconds = 0.0
 
     def calls_for(self, model: str) -> list[dict]:
         return [c for c in self.calls if c["model"] == model]
@@ -226,6 +227,8 @@ class OpenAIStandIn:
                 raise ConnectionDropped
             if cut and n == 1:
                 return
+            if n and self.word_seconds:
+                await asyncio.sleep(self.word_seconds)
             yield chunk({"content": piece})
         yield chunk({}, _finish(reply))
         if include_usage:

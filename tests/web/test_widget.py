@@ -105,7 +105,7 @@ async def test_bubble_shows_the_brand_and_a_reply_streams_in(page, shop, tenant,
     await expect(page.locator(".fd-header")).to_contain_text("Acme help")
     await expect(page.locator(".fd-greeting")).to_have_text(GREETING)
     # What the visitor saw, change by change: the typing dots may be up for a moment only, and
-    # the words come in within milliseconds of each other.
+    # the words come in tens of milliseconds apart.
     await page.evaluate(
         """() => {
             const root = document.querySelector('[data-frontdesk-widget]').shadowRoot;
@@ -119,6 +119,7 @@ async def test_bubble_shows_the_brand_and_a_reply_streams_in(page, shop, tenant,
         }"""
     )
     openai_standin.slow_seconds = 1.0  # the model thinks a while before its first word
+    openai_standin.word_seconds = 0.08  # then writes a word at a time (the preview sends at most one update per 50 ms)
     await _say(page, "SLOW when do you deliver?")
     await expect(page.locator(".fd-msg-customer")).to_have_text("SLOW when do you deliver?")
     await expect(page.locator(".fd-typing")).to_be_visible()  # while the turn runs
