@@ -129,7 +129,7 @@ class InboundHandoff:
         self._handed.extend(row_id for row_id, _ in journaled)
         self._accepted.extend((str(account.id), m.external_id) for _, m in journaled)
 
-    async def _forget_handed(self) -> None:
+    async def _settle_handed(self) -> None:
         """Records the tick's accepted ids, and deletes its handed-over rows."""
         accepted, self._accepted = self._accepted, []
         await self._guard.record_accepted(accepted)
@@ -162,7 +162,7 @@ class InboundHandoff:
         next_drain = time.monotonic() + DRAIN_EVERY_S
         while True:
             await asyncio.sleep(FORGET_EVERY_S)
-            await self._forget_handed()
+            await self._settle_handed()
             if time.monotonic() < next_drain:
                 continue
             next_drain = time.monotonic() + DRAIN_EVERY_S
@@ -212,4 +212,4 @@ class InboundHandoff:
         """Lets hand-overs already under way finish; what they don't, the journal keeps."""
         if self._in_flight:
             await asyncio.wait(list(self._in_flight), timeout=timeout_s)
-        await self._forget_handed()
+        await self._settle_handed()
