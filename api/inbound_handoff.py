@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -79,6 +79,10 @@ class InboundHandoff:
         # answers the channels, does less.
         self._handed: list[uuid.UUID] = []
         self._accepted: list[tuple[str, str]] = []
+        # One lock per (channel account, customer) with a hand-over under way, and how many
+        # hand-overs hold or wait for it (the entry goes when none does).
+        self._contact_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._contact_users: Counter[tuple[str, str]] = Counter()
 
     @property
     def temporal_answering(self) -> bool:
@@ -146,16 +150,28 @@ class InboundHandoff:
             log.warning("could not clear handed-over journal rows", error=repr(exc)[:200], count=len(handed))
 
     async def _signal_in_order(self, account: ResolvedChannelAccount, messages: Sequence[InboundMessage]) -> None:
-        """Customers in parallel; one customer's messages one after another, keeping their order."""
+        """Customers in parallel; one customer's messages one after another, keeping their order,
+        within a webhook and across webhooks: a burst of three webhooks from one customer was
+        otherwise handed over by three tasks racing, and the workflow answered the second
+        message as the last. (Across API processes the order is the channel's timestamps'.)"""
         by_contact: dict[str, list[InboundMessage]] = defaultdict(list)
         for message in messages:
             by_contact[message.contact_id].append(message)
 
-        async def one_contact(group: list[InboundMessage]) -> None:
-            for message in group:
-                await signal_inbound(self._temporal, account, message, self._settings)
+        async def one_contact(contact_id: str, group: list[InboundMessage]) -> None:
+            key = (str(account.id), contact_id)
+            lock = self._contact_locks.setdefault(key, asyncio.Lock())
+            self._contact_users[key] += 1
+            try:
+                async with lock:  # FIFO: hand-overs queue in the order their webhooks came
+                    for message in group:
+                        await signal_inbound(self._temporal, account, message, self._settings)
+            finally:
+                self._contact_users[key] -= 1
+                if not self._contact_users[key]:
+                    del self._contact_users[key], self._contact_locks[key]
 
-        await asyncio.gather(*(one_contact(group) for group in by_contact.values()))
+        await asyncio.gather(*(one_contact(contact_id, group) for contact_id, group in by_contact.items()))
 
     async def run_forever(self) -> None:
         """The journal's housekeeping: clears handed-over rows and drains the ones left waiting."""
