@@ -1,6 +1,7 @@
 """Searching the tenant's knowledge base for a conversation turn: passages with citations, and a
 coverage record of every search (what was asked, whether anything relevant came back), which the
-gap list (GET /v1/knowledge/gaps) is built from."""
+gap list (GET /v1/knowledge/gaps) is built from. A follow-up that finds nothing on its own is read
+again with the customer's previous turn."""
 
 # Payload dataclasses keep real (not string) annotations: Temporal resolves their type hints
 # on every payload it decodes, and string annotations turn that into an eval each time.
@@ -8,6 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -16,6 +18,7 @@ from core.logging import get_logger
 from core.ttl_cache import TtlCache
 from llm.base import ProviderHTTPError
 from models.knowledge_coverage import SearchSetup, search_setup
+from models.messages_store import previous_customer_turn
 from rag.embedding import PassageEmbedder
 from rag.search import Passage, SearchOptions, search_chunks
 from rag.store import record_retrieval, retrieval_event_id
@@ -26,6 +29,11 @@ SETUP_CACHE_SECONDS = 5.0
 # and keyword matching on a few pages of text finds everything and nothing.
 MAX_QUERY_CHARS = 2_000
 MAX_TOP_K = 20
+# A follow-up ("and how long does that take?") often names nothing the knowledge base can match:
+# when the message alone finds nothing, it is searched again together with what the customer
+# wrote in their previous turn, if that came within these seconds (past them, a new question is
+# more likely than a follow-up).
+FOLLOW_UP_SECONDS = 30 * 60
 
 log = get_logger()
 
@@ -39,6 +47,10 @@ class SearchKnowledgeInput:
     # Names this search (the turn's id): a retry after the coverage record was committed (the
     # worker died before reporting) then finds that record instead of counting the question twice.
     search_id: str | None = None
+    # The query is what the customer wrote in turn `search_id`: when it finds nothing, it is read
+    # again with the customer's previous turn (FOLLOW_UP_SECONDS). False for a query written by
+    # someone else (the agent's search tool: its model already puts the conversation in it).
+    follow_up: bool = True
 
 
 @dataclass
@@ -97,6 +109,31 @@ def _uuid(value: str | None, what: str) -> uuid.UUID | None:
         raise _invalid(f"{what} {value!r} is not a UUID") from None
 
 
+@dataclass(frozen=True)
+class RetrievalRecord:
+    """The coverage record a search leaves: the customer's question as asked."""
+
+    tenant_id: uuid.UUID
+    query: str
+    vector: list[float]
+    conversation_id: uuid.UUID | None
+    event_id: uuid.UUID | None
+
+    async def save(self, session: AsyncSession, found: list[Passage]) -> None:
+        await record_retrieval(
+            session, tenant_id=self.tenant_id, query=self.query, query_embedding=self.vector, scores=[p.score for p in found],
+            conversation_id=self.conversation_id, event_id=self.event_id,
+        )  # fmt: skip
+
+
+def follow_up_query(earlier: str, query: str) -> str:
+    """The previous turn's words, then the question; the question is kept whole and the earlier
+    words cut from their start when the two exceed MAX_QUERY_CHARS."""
+    room = MAX_QUERY_CHARS - len(query) - 1
+    earlier = " ".join(earlier.split())
+    return f"{earlier[-room:]}\n{query}" if room > 0 else query
+
+
 class KnowledgeActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self._deps = deps
@@ -149,15 +186,35 @@ class KnowledgeActivities:
             top_k=input.top_k or s.top_k, vector_weight=s.vector_weight, keyword_weight=s.keyword_weight, min_score=s.min_score,
             similarity_floor=embedder.similarity_floor,
         )
+        record = RetrievalRecord(tenant_id, query, vector, conversation_id, retrieval_event_id(tenant_id, input.search_id))
+        earlier = None
         async with self._deps.sessions.begin() as session:
             # Nothing indexed yet: nothing to search, but the question still counts as unanswered.
             found = []
             if setup.embedder:
                 found = await search_chunks(session, tenant_id=tenant_id, query_text=query, query_embedding=vector, options=options)
-            await record_retrieval(
-                session, tenant_id=tenant_id, query=query, query_embedding=vector, scores=[p.score for p in found],
-                conversation_id=conversation_id, event_id=retrieval_event_id(tenant_id, input.search_id),
-            )  # fmt: skip
+            if not found and setup.embedder and input.follow_up and conversation_id is not None and input.search_id:
+                earlier = await previous_customer_turn(
+                    session, tenant_id, conversation_id, input.search_id, within_seconds=FOLLOW_UP_SECONDS
+                )
+            if earlier is None:
+                await record.save(session, found)
+        if earlier is not None:
+            # Outside the first transaction: embedding takes a while, and holds no connection.
+            found = await self._search_follow_up(record, embedder, options, earlier)
         top = max((p.score for p in found), default=None)
-        log.info("knowledge searched", tenant_id=str(tenant_id), passages=len(found), top_score=top)
+        log.info("knowledge searched", tenant_id=str(tenant_id), passages=len(found), top_score=top, follow_up=earlier is not None)
         return SearchKnowledgeResult(passages=[_passage(p) for p in found], answered=bool(found), top_score=top)
+
+    async def _search_follow_up(
+        self, record: RetrievalRecord, embedder: PassageEmbedder, options: SearchOptions, earlier: str
+    ) -> list[Passage]:
+        """The question read together with the customer's previous turn; recorded as the
+        customer's own words, with whether this found anything."""
+        combined = follow_up_query(earlier, record.query)
+        vector = await self._embed_query(embedder, combined)
+        async with self._deps.sessions.begin() as session:
+            found = await search_chunks(session, tenant_id=record.tenant_id, query_text=combined, query_embedding=vector, options=options)
+            await record.save(session, found)
+        return found
+

@@ -137,7 +137,7 @@ class _KnowledgeSearch:
     async def search(self, query: str, top_k: int | None) -> Sequence[KnowledgePassage]:
         request = SearchKnowledgeInput(
             tenant_id=str(self._call.tenant_id), query=query, conversation_id=str(self._call.conversation_id), top_k=top_k,
-            search_id=self._call.key,
+            search_id=self._call.key, follow_up=False,
         )  # fmt: skip
         try:
             return (await self._knowledge.search_knowledge(request)).passages

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import CTE, Column, func, literal, select, text, update
@@ -281,6 +282,41 @@ async def recent_history(
         )
     ).all()
     return [(r.direction, r.text) for r in reversed(rows)]
+
+
+async def previous_customer_turn(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    turn_id: str,
+    *,
+    within_seconds: float,
+    look_back: int = 12,
+) -> str | None:
+    """What the customer wrote in the turn before `turn_id` (its messages joined, oldest first),
+    if that turn's last message came at most `within_seconds` ago; None when there is none.
+    Reads at most the last `look_back` messages of the conversation."""
+    m = _MESSAGES.c
+    recent = (
+        select(m.seq, m.direction, m.turn_id, m.text, m.created_at)
+        .where(m.tenant_id == tenant_id, m.conversation_id == conversation_id)
+        .order_by(m.seq.desc())
+        .limit(look_back)
+        .subquery()
+    )
+    fresh = (recent.c.created_at >= func.now() - literal(timedelta(seconds=within_seconds))).label("fresh")
+    rows = (
+        await session.execute(
+            select(recent.c.turn_id, recent.c.text, fresh)
+            .where(recent.c.direction == "inbound", recent.c.turn_id.is_not(None), recent.c.turn_id != turn_id)
+            .order_by(recent.c.seq.desc())
+        )
+    ).all()
+    if not rows or not rows[0].fresh:
+        return None
+    previous = rows[0].turn_id
+    texts = [r.text for r in rows if r.turn_id == previous and r.text.strip()]
+    return "\n".join(reversed(texts)) or None
 
 
 async def record_transcript(

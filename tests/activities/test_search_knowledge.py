@@ -11,7 +11,13 @@ from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.knowledge import KnowledgeActivities, SearchKnowledgeInput, SearchKnowledgeResult
+from activities.knowledge import (
+    MAX_QUERY_CHARS,
+    KnowledgeActivities,
+    SearchKnowledgeInput,
+    SearchKnowledgeResult,
+    follow_up_query,
+)
 from models.knowledge import RetrievalEvent
 from tests.api.admin.conftest import AdminTenant, new_admin_tenant
 
@@ -143,3 +149,13 @@ async def test_the_entry_the_tenant_prefers_comes_first_among_equals(http, deps)
     assert r.status_code == 200
     after = [p.entry_id for p in (await _search(deps, t, question)).passages]
     assert after[0] == other["id"] and shown[0] not in after  # the tenant's preferred copy is the one shown
+
+
+def test_a_follow_up_keeps_the_question_whole_and_the_latest_earlier_words():
+    question = "and when will I see it?"
+    earlier = "first words " + "x" * MAX_QUERY_CHARS + " I sent the jacket back for a refund"
+    combined = follow_up_query(earlier, question)
+    assert len(combined) <= MAX_QUERY_CHARS
+    assert combined.endswith("I sent the jacket back for a refund\n" + question) and "first words" not in combined
+    assert follow_up_query("I sent the  jacket\nback", question) == "I sent the jacket back\n" + question
+    assert follow_up_query("anything", "q" * MAX_QUERY_CHARS) == "q" * MAX_QUERY_CHARS
