@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from activities.deps import ActivityDeps
 from activities.knowledge import KnowledgePassage, knowledge_prompt
 from activities.product_catalogue import ProductCatalogue
-from agent.context import ContextSection, Turn, current_turn_start, fit_context
+from agent.context import SESSION_IDLE_MINUTES, ContextSection, Turn, current_turn_start, fit_context
 from agent.language import ENGLISH, Language, conversation_language, reply_language_instruction
 from agent.memory import extract_facts, facts_text, merge_facts
 from agent.product_names import ProductCheck, check_answer_text, corrections_text
@@ -100,7 +100,7 @@ class BuildContextInput:
     budget_tokens: int = 3000
     reserve_for_reply: int = 300
     # A customer silent this long starts afresh: older turns leave, their summary and key facts stay.
-    idle_expiry_minutes: int = 30
+    idle_expiry_minutes: int = SESSION_IDLE_MINUTES
     features: TurnFeatures = field(default_factory=TurnFeatures)
 
 

@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
+from agent.context import SESSION_IDLE_MINUTES
 from core.logging import get_logger
 from core.ttl_cache import TtlCache
 from llm.base import ProviderHTTPError
@@ -31,9 +32,9 @@ MAX_QUERY_CHARS = 2_000
 MAX_TOP_K = 20
 # A follow-up ("and how long does that take?") often names nothing the knowledge base can match:
 # when the message alone finds nothing, it is searched again together with what the customer
-# wrote in their previous turn, if that came within these seconds (past them, a new question is
-# more likely than a follow-up).
-FOLLOW_UP_SECONDS = 30 * 60
+# wrote in their previous turn, if that came within the same session (after a longer pause, the
+# reply's context starts afresh too).
+FOLLOW_UP_SECONDS = SESSION_IDLE_MINUTES * 60
 
 log = get_logger()
 

@@ -37,6 +37,9 @@ _WIDE_RATE = 1.0  # CJK, kana, hangul
 _OTHER_RATE = 1.0  # Arabic, Cyrillic, Greek, Hebrew, Thai, symbols, emoji
 # Every chat message costs a few tokens of role markers in every chat template.
 MESSAGE_OVERHEAD_TOKENS = 4
+# A customer silent this long starts afresh: the turns before the pause leave the model's history
+# (their summary and key facts stay), and a message after it is not read as a follow-up of them.
+SESSION_IDLE_MINUTES = 30
 TRUNCATED_MARK = "[…]"
 
 
