@@ -218,4 +218,3 @@ class KnowledgeActivities:
             found = await search_chunks(session, tenant_id=record.tenant_id, query_text=combined, query_embedding=vector, options=options)
             await record.save(session, found)
         return found
-
