@@ -193,7 +193,9 @@ class KnowledgeActivities:
             # Nothing indexed yet: nothing to search, but the question still counts as unanswered.
             found = []
             if setup.embedder:
-                found = await search_chunks(session, tenant_id=tenant_id, query_text=query, query_embedding=vector, options=options)
+                found = await search_chunks(
+                    session, tenant_id=tenant_id, query_text=query, query_embedding=vector, query_embedder=embedder.name, options=options
+                )
             if not found and setup.embedder and input.follow_up and conversation_id is not None and input.search_id:
                 earlier = await previous_customer_turn(
                     session, tenant_id, conversation_id, input.search_id, within_seconds=FOLLOW_UP_SECONDS
@@ -215,6 +217,9 @@ class KnowledgeActivities:
         combined = follow_up_query(earlier, record.query)
         vector = await self._embed_query(embedder, combined)
         async with self._deps.sessions.begin() as session:
-            found = await search_chunks(session, tenant_id=record.tenant_id, query_text=combined, query_embedding=vector, options=options)
+            found = await search_chunks(
+                session, tenant_id=record.tenant_id, query_text=combined, query_embedding=vector, query_embedder=embedder.name,
+                options=options,
+            )  # fmt: skip
             await record.save(session, found)
         return found

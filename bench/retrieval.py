@@ -51,7 +51,7 @@ import numpy as np
 from sqlalchemy import text
 
 from bench.common import percentile
-from bench.retrieval_data import CHUNK_COLUMNS, GEOMETRIES, chunk_copy_batches, make_corpus
+from bench.retrieval_data import CHUNK_COLUMNS, EMBEDDER, GEOMETRIES, chunk_copy_batches, make_corpus
 from core.embedded.postgres import EmbeddedPostgres, start_postgres
 from models.db import make_engine, make_session_maker
 from models.knowledge import HNSW_EF_CONSTRUCTION, HNSW_M
@@ -263,7 +263,11 @@ async def run_mode(sessions, queries, warmup, mode: str, args) -> dict:
     async def search(query, options) -> list[uuid.UUID]:
         tenant, text, vector = query
         async with sessions() as session, session.begin():
-            return [p.chunk_id for p in await search_chunks(session, tenant_id=tenant, query_text=text, query_embedding=vector, options=options)]
+            # As the product searches: scored only against chunks of the query's own embedder.
+            found = await search_chunks(
+                session, tenant_id=tenant, query_text=text, query_embedding=vector, query_embedder=EMBEDDER, options=options
+            )
+            return [p.chunk_id for p in found]
 
     async with sessions() as session:  # the pool holds one connection: the one every search uses
         cpu = CpuClock(await session.scalar(text("SELECT pg_backend_pid()")))

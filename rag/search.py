@@ -85,6 +85,12 @@ _VISIBLE = """
       AND (c.document_id IS NULL OR c.document_id <> ALL (CAST((SELECT documents FROM hidden) AS uuid[])))
       AND (c.entry_id IS NULL OR c.entry_id <> ALL (CAST((SELECT entries FROM hidden) AS uuid[])))"""
 
+# Chunks embedded by the model that embedded the question. While a tenant's knowledge is being
+# embedded again by another model (workflows/reembed.py), the chunks not yet done hold the old
+# model's vectors: a cosine across two vector spaces means nothing, so those get no vector score
+# and can only be found by their words until their turn comes. NULL: every chunk counts.
+_SAME_MODEL = "(CAST(:embedder AS text) IS NULL OR c.embedder = CAST(:embedder AS text))"
+
 # Keyword candidates: chunks holding every word of the question (plainto_tsquery) first; only
 # when those are fewer than top_k, chunks holding any of them (a customer's question rarely
 # shares every word with the answer; and with top_k chunks holding every word, one holding some
@@ -94,10 +100,10 @@ _VISIBLE = """
 # carries. The tenant's text search configuration stems the question like the chunks.
 # Every candidate is then scored on both sides (similarity, and ts_rank against the any-word
 # query plus the share of the question's words it holds), whichever search found it.
-_CANDIDATE_COLUMNS = """
+_CANDIDATE_COLUMNS = f"""
         c.id, c.text, c.section_title, c.page, c.position, c.document_id, c.entry_id,
         vector_send(c.embedding) AS embedding,
-        1 - (c.embedding <=> CAST(:embedding AS real[])::vector) AS similarity,
+        CASE WHEN {_SAME_MODEL} THEN 1 - (c.embedding <=> CAST(:embedding AS real[])::vector) END AS similarity,
         CASE WHEN :keyword_limit > 0 AND c.tsv @@ terms.any_words THEN ts_rank(c.tsv, terms.any_words) END AS rank,
         CASE WHEN :keyword_limit > 0 THEN
             cardinality(ARRAY(SELECT unnest(tsvector_to_array(c.tsv)) INTERSECT SELECT unnest(terms.lexemes)))::float
@@ -134,7 +140,7 @@ terms AS MATERIALIZED (
 vector_hits AS MATERIALIZED (
     SELECT c.id, c.embedding <=> CAST(:embedding AS real[])::vector AS distance
     FROM knowledge_chunks c
-    WHERE c.tenant_id = :tenant {_VISIBLE}
+    WHERE c.tenant_id = :tenant AND {_SAME_MODEL} {_VISIBLE}
     ORDER BY distance
     LIMIT :vector_limit
 ),
@@ -146,7 +152,7 @@ SELECT {_CANDIDATE_COLUMNS},
        COALESCE(d.title, d.filename, e.title) AS title,
        COALESCE(e.priority, 0) AS priority,
        (SELECT count(*) FROM vector_hits) AS vector_found,
-       (SELECT count(*) FROM (SELECT 1 FROM knowledge_chunks WHERE tenant_id = :tenant LIMIT :vector_limit) AS enough)
+       (SELECT count(*) FROM (SELECT 1 FROM knowledge_chunks c WHERE c.tenant_id = :tenant AND {_SAME_MODEL} LIMIT :vector_limit) AS enough)
            AS vector_wanted
 FROM (SELECT id FROM vector_hits UNION SELECT id FROM all_word_hits UNION SELECT id FROM any_word_hits) AS hits
 JOIN knowledge_chunks c ON c.tenant_id = :tenant AND c.id = hits.id
@@ -177,12 +183,15 @@ async def search_chunks(
     tenant_id: uuid.UUID,
     query_text: str,
     query_embedding: list[float],
+    query_embedder: str | None = None,
     options: SearchOptions | None = None,
 ) -> list[Passage]:
     """The tenant's best passages for a query, best first. `query_embedding` must come from the
-    embedder the tenant's chunks were embedded with (models.knowledge.KnowledgeIndex)."""
+    embedder the tenant's index records (models.knowledge.KnowledgeIndex); `query_embedder`,
+    its name, limits vector scores to the chunks that model embedded (None: all of them)."""
     options = options or SearchOptions()
-    rows = await _candidates(session, tenant_id, query_text, query_embedding, options, exact=options.exact)
+    query = _Query(query_text, query_embedding, query_embedder)
+    rows = await _candidates(session, tenant_id, query, options, exact=options.exact)
     searched_vectors = options.vector_weight > 0 and not options.exact
     if searched_vectors and (not rows or rows[0].vector_found < rows[0].vector_wanted):
         # The graph walk gave up before finding as many of this tenant's chunks as it has (it
@@ -190,7 +199,7 @@ async def search_chunks(
         # tenant's rows exactly instead. Rare, and it happens to small tenants, for which exact
         # ranking is affordable (bench/retrieval.py). No rows at all: an empty knowledge base,
         # or a walk that found none of the tenant's chunks.
-        rows = await _candidates(session, tenant_id, query_text, query_embedding, options, exact=True)
+        rows = await _candidates(session, tenant_id, query, options, exact=True)
 
     citations: dict[uuid.UUID, Citation] = {}
     candidates: list[Candidate] = []
@@ -221,15 +230,14 @@ async def search_chunks(
     return [_passage(s, citations[s.candidate.chunk_id]) for s in final]
 
 
-async def _candidates(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    query_text: str,
-    query_embedding: list[float],
-    options: SearchOptions,
-    *,
-    exact: bool,
-) -> list[Row]:
+@dataclass(frozen=True)
+class _Query:
+    text: str
+    embedding: list[float]
+    embedder: str | None
+
+
+async def _candidates(session: AsyncSession, tenant_id: uuid.UUID, query: _Query, options: SearchOptions, *, exact: bool) -> list[Row]:
     if exact:
         await session.execute(_EXACT_SETTINGS)
     else:
@@ -237,8 +245,9 @@ async def _candidates(
         await session.execute(_VECTOR_SETTINGS, settings)
     parameters = {
         "tenant": tenant_id,
-        "query_text": query_text,
-        "embedding": [float(x) for x in query_embedding],
+        "query_text": query.text,
+        "embedding": [float(x) for x in query.embedding],
+        "embedder": query.embedder,
         # A search whose weight is 0 could never lift a score: skip its work.
         "vector_limit": options.candidates if options.vector_weight > 0 else 0,
         "keyword_limit": options.candidates if options.keyword_weight > 0 else 0,

@@ -3,7 +3,7 @@
 An ingestion run that finds the tenant's index built by another model (the operator changed
 the default embedder) switches the index to the new model, and from then on searches embed
 questions with it: chunks still holding the old model's vectors would be compared across two
-vector spaces, so the search skips them. This workflow (one per tenant and embedder, started by
+vector spaces, so the search finds them by their words alone (rag/search.py). This workflow (one per tenant and embedder, started by
 that ingestion run) brings them back: hand-written entries are embedded again in groups, and
 each stale document is ingested again by its own IngestDocumentWorkflow, one after the other so
 a large knowledge base does not flood the ingest workers.

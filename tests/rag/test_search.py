@@ -56,7 +56,7 @@ async def add_document(deps, tenant_id, texts_and_vectors, *, title=None, filena
     return document_id
 
 
-async def add_entry(deps, tenant_id, title, text, vector, *, active=True, deleted=False) -> uuid.UUID:
+async def add_entry(deps, tenant_id, title, text, vector, *, active=True, deleted=False, embedder="test") -> uuid.UUID:
     entry_id = uuid.uuid4()
     async with deps.sessions.begin() as session:
         session.add(
@@ -66,13 +66,13 @@ async def add_entry(deps, tenant_id, title, text, vector, *, active=True, delete
             )
         )  # fmt: skip
         await session.flush()
-        await replace_entry_chunks(session, tenant_id=tenant_id, entry_id=entry_id, chunks=_chunks([(text, vector)]))
+        await replace_entry_chunks(session, tenant_id=tenant_id, entry_id=entry_id, chunks=_chunks([(text, vector)], embedder))
     return entry_id
 
 
-def _chunks(texts_and_vectors) -> list[StoredChunk]:
+def _chunks(texts_and_vectors, embedder: str = "test") -> list[StoredChunk]:
     return [
-        StoredChunk(text=text, section_title=None, position=i, page=None, token_count=len(text.split()), embedding=vector, embedder="test")
+        StoredChunk(text=text, section_title=None, position=i, page=None, token_count=len(text.split()), embedding=vector, embedder=embedder)
         for i, (text, vector) in enumerate(texts_and_vectors)
     ]
 
@@ -81,10 +81,12 @@ async def embedded(texts: list[str]) -> list[tuple[str, list[float]]]:
     return list(zip(texts, await EMBEDDER.embed(texts), strict=True))
 
 
-async def search(deps, tenant_id, query, vector=None, options: SearchOptions | None = None) -> list[Passage]:
+async def search(deps, tenant_id, query, vector=None, options: SearchOptions | None = None, query_embedder=None) -> list[Passage]:
     vector = vector or (await EMBEDDER.embed([query]))[0]
     async with deps.sessions() as session, session.begin():
-        return await search_chunks(session, tenant_id=tenant_id, query_text=query, query_embedding=vector, options=options)
+        return await search_chunks(
+            session, tenant_id=tenant_id, query_text=query, query_embedding=vector, query_embedder=query_embedder, options=options
+        )
 
 
 async def test_a_tenant_never_retrieves_another_tenants_chunks_even_with_identical_text(deps):
@@ -215,3 +217,21 @@ async def test_weights_that_cannot_rank_are_refused(deps, weights):
     await add_document(deps, tenant, [("Anything.", axis(0))])
     with pytest.raises(ValueError):
         await search(deps, tenant, "anything", axis(0), SearchOptions(vector_weight=weights[0], keyword_weight=weights[1]))
+
+
+async def test_a_chunk_still_holding_another_models_vector_is_found_by_its_words_only(deps):
+    """While a tenant's knowledge is embedded again by a new model, the chunks not yet done hold
+    the old model's vectors: a cosine across two models means nothing and must not rank them."""
+    tenant = await new_tenant(deps)
+    await add_entry(deps, tenant, "Returns", "Unworn shoes can be returned within 30 days.", axis(0), embedder="old-model")
+    await add_entry(deps, tenant, "Shipping", "Parcels leave our warehouse every weekday.", axis(1), embedder="test")
+
+    # The question's vector happens to point at the old chunk's own.
+    unrelated = "what happens to my parcel?"
+    assert (await search(deps, tenant, unrelated, axis(0)))[0].text.startswith("Unworn shoes")  # compared across models
+    found = await search(deps, tenant, unrelated, axis(0), query_embedder="test")
+    assert [p.text for p in found] == ["Parcels leave our warehouse every weekday."]
+
+    # Its words still find it, on keyword evidence alone.
+    [returns] = [p for p in await search(deps, tenant, "can shoes be returned?", axis(0), query_embedder="test") if "shoes" in p.text]
+    assert returns.vector_score == 0 and returns.keyword_score > 0
