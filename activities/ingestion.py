@@ -25,6 +25,7 @@ from activities.heartbeats import heartbeating
 from core.logging import get_logger
 from llm.base import ProviderHTTPError
 from models import knowledge_documents_store as documents
+from models.knowledge_coverage import chosen_embedding_model
 from models.knowledge_files import Staging
 from rag.chunking import chunk_document
 from rag.documents import Chunk, DocumentRejected, ExtractedDocument, Section
@@ -203,11 +204,14 @@ class IngestActivities:
 
     @activity.defn
     async def chunk_document_text(self, input: ChunkInput) -> ChunkResult:
-        """Splits the staged sections into chunks sized for the embedder this run will use."""
+        """Splits the staged sections into chunks sized for the embedder this run will use: the
+        tenant's chosen one, else the deployment's default."""
         ref = input.document
-        await self._check_owner(ref)
+        tenant_id, _ = await self._check_owner(ref)
+        async with self._deps.sessions.begin() as session:
+            model = await chosen_embedding_model(session, tenant_id)
         try:
-            embedder = self._deps.embedders.default()
+            embedder = self._deps.embedders.chosen(model)
         except (LookupError, ValueError) as exc:
             raise ApplicationError(f"no usable embedder: {exc}", type="InvalidInput", non_retryable=True) from None
         staging = await self._staging(ref)

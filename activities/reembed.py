@@ -6,7 +6,6 @@ to another embedder, find what still holds the old model's vectors and embed it 
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -14,7 +13,7 @@ from activities.deps import ActivityDeps
 from activities.heartbeats import heartbeating
 from models import knowledge_documents_store as documents
 from models import knowledge_entries_store as entries
-from models.knowledge import KnowledgeIndex
+from models.knowledge_coverage import index_embedder_name
 from rag.store import owners_to_reembed
 
 
@@ -79,7 +78,7 @@ class ReembedActivities:
     async def list_stale_knowledge(self, input: StaleKnowledgeInput) -> StaleKnowledge:
         tenant_id = _uuid(input.tenant_id, "tenant_id")
         async with self._deps.sessions() as session:
-            index_embedder = await session.scalar(select(KnowledgeIndex.embedder).where(KnowledgeIndex.tenant_id == tenant_id))
+            index_embedder = await index_embedder_name(session, tenant_id)
             stale_documents, stale_entries = await owners_to_reembed(session, tenant_id=tenant_id, embedder=input.embedder)
         return StaleKnowledge(index_embedder, [str(d) for d in stale_documents], [str(e) for e in stale_entries])
 
@@ -100,6 +99,10 @@ class ReembedActivities:
             chunks = await entries.embed_entries(embedder, [entries.EntryText.of(e) for e in loaded], self._deps.embedders.batch_size(embedder))
         done = 0
         async with self._deps.sessions.begin() as session:
+            # The tenant moved on to yet another model meanwhile (its settings changed again):
+            # these vectors would be stale on arrival, and that move's own run re-embeds them.
+            if await index_embedder_name(session, tenant_id, share_lock=True) != embedder.name:
+                return ReembedEntriesResult(reembedded=0, skipped=len(ids))
             for entry_id, entry_chunks in zip(versions, chunks, strict=True):
                 current = await entries.live_entry(session, tenant_id, entry_id, lock=True)
                 if current is None or current.version != versions[entry_id]:

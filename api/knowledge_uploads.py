@@ -1,5 +1,5 @@
 """What the upload routes share with the app: the upload body caps (knowledge documents, training
-samples) and starting an ingestion run."""
+samples), starting an ingestion run, and starting a re-embedding after a tenant's model changed."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
+from activities.reembed import ReembedInput, reembed_workflow_id
 from api.body import BodyLimitMiddleware
 from api.problems import problem_response
 from core import temporal as sa
@@ -17,6 +18,7 @@ from core.settings import Settings
 from nlu.sample_files import MAX_IMPORT_BYTES
 from rag.loaders import MAX_UPLOAD_BYTES
 from workflows.ingestion import IngestDocumentInput, IngestDocumentWorkflow, ingest_workflow_id
+from workflows.reembed import ReembedKnowledgeWorkflow
 
 UPLOAD_PATH = "/v1/knowledge/documents"
 SAMPLES_IMPORT_PATH = "/v1/nlu/samples/import"
@@ -73,3 +75,17 @@ async def start_ingestion(
         rpc_timeout=START_RPC_TIMEOUT,
     )
     return workflow_id
+
+
+async def start_reembedding(client: Client, settings: Settings, tenant_id: uuid.UUID, embedder: str) -> None:
+    """Starts ReembedKnowledgeWorkflow towards `embedder`, or joins the one already running (its
+    id is the tenant's and the embedder's, so a repeated request starts nothing twice)."""
+    await client.start_workflow(
+        ReembedKnowledgeWorkflow.run,
+        ReembedInput(tenant_id=str(tenant_id), embedder=embedder),
+        id=reembed_workflow_id(str(tenant_id), embedder),
+        task_queue=settings.ingest_task_queue or settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(sa.TENANT_ID, str(tenant_id))]),
+        rpc_timeout=START_RPC_TIMEOUT,
+    )

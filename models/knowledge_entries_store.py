@@ -19,6 +19,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.knowledge import KnowledgeEntry, KnowledgeIndex
+from models.knowledge_coverage import search_setup
 from rag.chunking import chunk_document
 from rag.documents import DocumentRejected, ExtractedDocument, Section
 from rag.embedding import EmbedderRegistry, PassageEmbedder
@@ -111,10 +112,12 @@ async def embed_entries(embedder: PassageEmbedder, entries: Sequence[EntryText],
 
 async def index_embedder(session: AsyncSession, registry: EmbedderRegistry, tenant_id: uuid.UUID) -> PassageEmbedder:
     """The embedder the tenant's index was built with (vectors of two models are never
-    compared), or the configured default when nothing is indexed yet. Raises LookupError or
-    ValueError when this process cannot build it."""
-    name = await session.scalar(select(KnowledgeIndex.embedder).where(KnowledgeIndex.tenant_id == tenant_id))
-    return registry.get(name) if name else registry.default()
+    compared), or, when nothing is indexed yet, the tenant's chosen one or the default. Raises
+    LookupError or ValueError when this process cannot build it."""
+    setup = await search_setup(session, tenant_id)
+    if setup is not None and setup.embedder:
+        return registry.get(setup.embedder)
+    return registry.chosen(setup.settings.embedding_model if setup else None)
 
 
 async def store_entry_chunks(

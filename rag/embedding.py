@@ -154,6 +154,11 @@ class EmbedderRegistry:
         """The embedder new documents get (settings.knowledge_embedder)."""
         return self.get(self._settings.knowledge_embedder)
 
+    def chosen(self, kind: str | None) -> PassageEmbedder:
+        """The embedder a tenant chose (a kind, KnowledgeSearchSettings.embedding_model), or the
+        default when it chose none."""
+        return self.get(kind) if kind else self.default()
+
     def batch_size(self, embedder: PassageEmbedder) -> int:
         return self._settings.knowledge_embedding_batch_size or embedder.batch_size
 

