@@ -68,6 +68,7 @@ class OwnTenantUpdate(BaseModel):
 
 def _apply(ctx: Ctx, session, tenant: Tenant, body: BaseModel) -> None:
     """Writes the fields the caller sent (settings merge key by key) and audits the differences."""
+    _refuse_embedding_model_change(tenant, getattr(body, "settings", None))
     changes = {}
     for field, value in body.model_dump(mode="json", exclude_unset=True, exclude_none=True).items():  # JSON: prices are Decimals
         old = getattr(tenant, field)
@@ -77,6 +78,20 @@ def _apply(ctx: Ctx, session, tenant: Tenant, body: BaseModel) -> None:
             changes[field] = {"old": old, "new": value}
             setattr(tenant, field, value)
     ctx.audit(session, "tenant.update", "tenant", tenant.id, changes, tenant_id=tenant.id)
+
+
+def _refuse_embedding_model_change(tenant: Tenant, settings: TenantSettings | None) -> None:
+    """The knowledge embedding model moves the tenant's index and re-embeds its knowledge:
+    only PUT /v1/knowledge/settings does that, so it is not changed here behind its back."""
+    if settings is None or "knowledge" not in settings.model_fields_set:
+        return
+    stored = ((tenant.settings or {}).get("knowledge") or {}).get("embedding_model")
+    if settings.knowledge.embedding_model != stored:
+        raise Problem(
+            422, "Use the knowledge settings",
+            f"knowledge.embedding_model is {stored!r}: send that to keep it; it changes only with PUT /v1/knowledge/settings, "
+            "which re-embeds the knowledge",
+        )  # fmt: skip
 
 
 async def _sync_schedule(ctx: Ctx, tenant_id: uuid.UUID, settings: TenantSettings | None) -> None:

@@ -122,3 +122,9 @@ async def test_a_model_change_is_refused_while_a_document_is_being_embedded(sett
         r = await env.http.put("/v1/knowledge/settings", json={"embedding_model": "minilm"}, headers=tenant.headers)
         assert r.status_code == 409 and document["id"] in r.json()["detail"], r.text
         assert (await env.http.get("/v1/knowledge/settings", headers=tenant.headers)).json()["embedding_model"] is None
+
+        # Nor does the tenant's general settings route change the model behind the index's back.
+        r = await env.http.patch("/v1/tenant", json={"settings": {"knowledge": {"embedding_model": "minilm"}}}, headers=tenant.headers)
+        assert r.status_code == 422 and "PUT /v1/knowledge/settings" in r.json()["detail"], r.text
+        r = await env.http.patch("/v1/tenant", json={"settings": {"knowledge": {"top_k": 3}}}, headers=tenant.headers)
+        assert r.status_code == 200 and r.json()["settings"]["knowledge"]["top_k"] == 3, r.text
