@@ -88,7 +88,11 @@ _VISIBLE = """
 # Chunks embedded by the model that embedded the question. While a tenant's knowledge is being
 # embedded again by another model (workflows/reembed.py), the chunks not yet done hold the old
 # model's vectors: a cosine across two vector spaces means nothing, so those get no vector score
-# and can only be found by their words until their turn comes. NULL: every chunk counts.
+# and can only be found by their words until their turn comes. NULL: every chunk counts. (Not in
+# vector_wanted, whose count an index-only scan of the tenant's rows answers: with this filter
+# PostgreSQL read the heap, up to a whole partition for a small tenant. While a tenant is being
+# moved, a graph walk finding fewer of the new model's chunks than it has chunks is followed by
+# the exact ranking, which is right then anyway.)
 _SAME_MODEL = "(CAST(:embedder AS text) IS NULL OR c.embedder = CAST(:embedder AS text))"
 
 # Keyword candidates: chunks holding every word of the question (plainto_tsquery) first; only
@@ -152,7 +156,7 @@ SELECT {_CANDIDATE_COLUMNS},
        COALESCE(d.title, d.filename, e.title) AS title,
        COALESCE(e.priority, 0) AS priority,
        (SELECT count(*) FROM vector_hits) AS vector_found,
-       (SELECT count(*) FROM (SELECT 1 FROM knowledge_chunks c WHERE c.tenant_id = :tenant AND {_SAME_MODEL} LIMIT :vector_limit) AS enough)
+       (SELECT count(*) FROM (SELECT 1 FROM knowledge_chunks WHERE tenant_id = :tenant LIMIT :vector_limit) AS enough)
            AS vector_wanted
 FROM (SELECT id FROM vector_hits UNION SELECT id FROM all_word_hits UNION SELECT id FROM any_word_hits) AS hits
 JOIN knowledge_chunks c ON c.tenant_id = :tenant AND c.id = hits.id
