@@ -9,7 +9,13 @@ Queries are perturbed copies of stored chunks (source + 0.75 * noise: cosine ~0.
 source) with 4 words of its text; tenants are drawn uniformly, so small tenants count as much as big ones.
 
 One JSON line per mode (vector: weights 1/0; hybrid: 0.7/0.3):
-{"bench":"retrieval","chunks":..,"tenants":..,"mode":"hybrid","p50_ms":..,"p95_ms":..,"recall_at_10":..,"queries":..,"layout":..}
+{"bench":"retrieval","chunks":..,"tenants":..,"mode":"hybrid","p50_ms":..,"p95_ms":..,"first_touch_p95_ms":..,"recall_at_10":..,"queries":..,"layout":..}
+p50/p95 time a second pass over the queries, as a server that has run a while serves them (its
+index in shared_buffers); first_touch_p95_ms is the first pass, which after PostgreSQL started
+also reads the pages it touches. Measured on the final search code with --reuse (a restarted
+server): vector p50 3.9 / p95 4.9 ms (first touch 10.4), hybrid 7.1 / 9.2 ms, recall 0.9996 /
+0.9994; first-touch p95 ranged 10-21 ms over four runs. Before this split, the first mode of a
+run measured 17.6-20.5 ms p95 and the second 5.8-10.9 ms.
 
   nice -n 19 .venv/bin/python -m bench.retrieval --chunks 1000000 --tenants 100 --reuse
 
@@ -273,19 +279,26 @@ async def run_mode(sessions, queries, warmup, mode: str, args) -> dict:
         cpu = CpuClock(await session.scalar(text("SELECT pg_backend_pid()")))
     for query in warmup:
         await search(query, approximate)
-    latencies, cpu_times, recalls, exact_latencies = [], [], [], []
+    first_latencies, recalls, exact_latencies = [], [], []
     for query in queries:
-        started, cpu_started = time.perf_counter(), cpu.now()
+        started = time.perf_counter()
         found = await search(query, approximate)
-        latencies.append((time.perf_counter() - started) * 1000)
-        cpu_times.append(cpu.now() - cpu_started)
+        first_latencies.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
         truth = await search(query, exact)
         exact_latencies.append((time.perf_counter() - started) * 1000)
         recalls.append(len(set(found) & set(truth)) / max(1, len(truth)))
-    latencies.sort()
-    exact_latencies.sort()
-    cpu_times.sort()
+    # The timed pass: the same searches again. A server that has run a while holds its index in
+    # shared_buffers (6 GB here, for 4.6 GB at 1M chunks); the first pass after PostgreSQL
+    # started also pays for reading the pages its queries touch (first_touch_p95_ms).
+    latencies, cpu_times = [], []
+    for query in queries:
+        started, cpu_started = time.perf_counter(), cpu.now()
+        await search(query, approximate)
+        latencies.append((time.perf_counter() - started) * 1000)
+        cpu_times.append(cpu.now() - cpu_started)
+    for timings in (latencies, first_latencies, exact_latencies, cpu_times):
+        timings.sort()
     return {
         "bench": "retrieval",
         "chunks": args.chunks,
@@ -293,6 +306,7 @@ async def run_mode(sessions, queries, warmup, mode: str, args) -> dict:
         "mode": mode,
         "p50_ms": round(percentile(latencies, 50), 2),
         "p95_ms": round(percentile(latencies, 95), 2),
+        "first_touch_p95_ms": round(percentile(first_latencies, 95), 2),
         "recall_at_10": round(float(np.mean(recalls)), 4),
         "min_recall_at_10": round(float(np.min(recalls)), 2),
         **(
