@@ -106,18 +106,22 @@ async def put_knowledge_settings(body: KnowledgeSettingsIn, ctx: Admin, registry
         changes = {"search": {"old": previous, "new": settings.model_dump(mode="json")}}
         if model != setup.settings.embedding_model:
             await _move_index(session, ctx, setup, _chosen_embedder(registry, model))
+        index_embedder = await index_embedder_name(session, ctx.tenant_id)  # after a move above, the new one
         if body.language and body.language != setup.language:
             if not await text_search_config_exists(session, body.language):
                 raise Problem(422, "Unknown language", f"PostgreSQL has no text search configuration {body.language!r}; try 'english' or 'simple'")
-            # The index keeps its embedder (after a move above, the new one).
-            embedder = await index_embedder_name(session, ctx.tenant_id) or _chosen_embedder(registry, model).name
+            # The index keeps its embedder.
+            embedder = index_embedder or _chosen_embedder(registry, model).name
             # Re-derives every chunk's keyword index in this transaction (rag/store.py).
             await ensure_knowledge_index(
                 session, tenant_id=ctx.tenant_id, embedder=embedder, dimension=EMBEDDING_DIMENSION, language=body.language
             )
             changes["language"] = {"old": setup.language or DEFAULT_LANGUAGE, "new": body.language}
         ctx.audit(session, "knowledge_settings.update", "tenant", ctx.tenant_id, changes)
-    await _reembed_stale(ctx)
+        # Checked on every change, so that repeating a request that got 503 below starts what it could not.
+        stale = index_embedder is not None and await has_stale_chunks(session, tenant_id=ctx.tenant_id, embedder=index_embedder)
+    if stale:
+        await _start_reembedding(ctx, index_embedder)
     return await _current(ctx)
 
 
@@ -134,14 +138,8 @@ async def _move_index(session, ctx: Ctx, setup: SearchSetup, target: PassageEmbe
         await ensure_knowledge_index(session, tenant_id=ctx.tenant_id, embedder=target.name, dimension=target.dimension)
 
 
-async def _reembed_stale(ctx: Ctx) -> None:
-    """Starts (or joins) the re-embedding of whatever the index's model did not embed. Checked on
-    every change, so repeating a request that got 503 here starts what it could not."""
-    async with ctx.db() as session:
-        embedder = await index_embedder_name(session, ctx.tenant_id)
-        stale = embedder is not None and await has_stale_chunks(session, tenant_id=ctx.tenant_id, embedder=embedder)
-    if not stale:
-        return
+async def _start_reembedding(ctx: Ctx, embedder: str) -> None:
+    """Starts (or joins) the re-embedding of whatever the index's model `embedder` did not embed."""
     try:
         await start_reembedding(ctx.state.temporal, ctx.state.settings, ctx.tenant_id, embedder)
     except TEMPORAL_UNAVAILABLE as exc:
