@@ -9,6 +9,7 @@ sets for out-of-scope then means the same thing for every model version.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 
@@ -81,8 +82,16 @@ def _per_intent(coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np
 
 
 def _temperature(features, labels: np.ndarray, c: float, intents: list[str]) -> float:
-    """The temperature minimising the negative log-likelihood of cross-validated scores; 1.0
-    when some intent has too few samples to hold any out."""
+    """The temperature for cross-validated scores: among those whose negative log-likelihood is
+    within one standard error of the best, the highest (the least confident). 1.0 when some
+    intent has too few samples to hold any out.
+
+    Why not simply the best: with a few dozen samples the best temperature swings with which
+    samples land in which fold, and one fold draw in thirty or so made a three-intent desk 0.9
+    sure of "the thing from last tuesday, what happened with it" (a message about none of them),
+    so it skipped the LLM and the review queue. Where the data cannot tell two temperatures
+    apart, the cooler claim wins; on Banking77's 10k samples the standard error is tiny and the
+    choice is the best one (the same temperature, calibration error 0.020 either way)."""
     from sklearn.model_selection import StratifiedKFold
 
     folds = min(CALIBRATION_FOLDS, min(Counter(labels.tolist()).values()))
@@ -97,10 +106,17 @@ def _temperature(features, labels: np.ndarray, c: float, intents: list[str]) -> 
         weights, bias = _per_intent(svm.coef_, svm.intercept_)
         scores[held_rows] = features[held_rows] @ weights + bias
     truth = np.array([index[label] for label in labels.tolist()])
-    return float(min(TEMPERATURES, key=lambda t: _nll(scores / t, truth)))
+    losses = np.stack([_sample_nll(scores / t, truth) for t in TEMPERATURES])  # (temperatures, samples)
+    best = int(losses.mean(axis=1).argmin())
+    # The standard error of each temperature's difference from the best, sample by sample.
+    gap = losses - losses[best]
+    standard_error = gap.std(axis=1, ddof=1) / math.sqrt(len(truth))
+    near = np.flatnonzero(gap.mean(axis=1) <= standard_error)
+    return float(TEMPERATURES[max(best, int(near.max()))])
 
 
-def _nll(scaled: np.ndarray, truth: np.ndarray) -> float:
+def _sample_nll(scaled: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Each sample's negative log-likelihood of its own intent."""
     scaled = scaled - scaled.max(axis=1, keepdims=True)
     log_probs = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
-    return float(-log_probs[np.arange(len(truth)), truth].mean())
+    return -log_probs[np.arange(len(truth)), truth]
