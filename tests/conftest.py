@@ -21,6 +21,7 @@ from core.temporal import connect_platform
 from tests.factories import create_tenant
 from tests.standins.graph_server import GraphStandIn
 from tests.standins.openai_server import OpenAIStandIn
+from tests.standins.s3_server import s3_standin
 from tests.standins.serve import serve, served
 from workers.main import build_worker
 from workers.wiring import activity_deps
@@ -75,6 +76,12 @@ def settings(stack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 async def openai_standin():
     async with served(OpenAIStandIn()) as standin:
+        yield standin
+
+
+@pytest.fixture(scope="session")
+def s3():
+    with s3_standin() as standin:
         yield standin
 
 

@@ -16,7 +16,7 @@ from core.crypto import SecretBox
 from core.settings import Settings
 from llm.registry import ProviderRegistry
 from models.db import make_autocommit_session_maker, make_engine, make_session_maker
-from models.knowledge_files import DocumentFiles
+from models.knowledge_files import document_files
 from rag.embedding import EmbedderRegistry
 
 
@@ -60,7 +60,7 @@ async def activity_deps(settings: Settings) -> AsyncIterator[ActivityDeps]:
             http=http,
             channels=ChannelRegistry(http),
             providers=providers,
-            documents=DocumentFiles(settings.knowledge_uploads_dir()),
+            documents=document_files(settings.knowledge_store(), settings.knowledge_s3_endpoint_url),
             embedders=EmbedderRegistry(settings, http),
         )
     finally:

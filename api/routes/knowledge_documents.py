@@ -25,7 +25,7 @@ from api.problems import Problem
 from core.scopes import Scope
 from models import knowledge_documents_store as documents
 from models.knowledge import DOCUMENT_STATUSES, KnowledgeDocument
-from models.knowledge_files import DocumentFiles
+from models.knowledge_files import DocumentFiles, document_files
 from rag.documents import DocumentRejected
 from rag.loaders import MAX_UPLOAD_BYTES, SUPPORTED_FORMATS
 from rag.loaders.sniffing import detect_format
@@ -75,7 +75,8 @@ def _out(d: KnowledgeDocument) -> DocumentOut:
 
 
 def _files(ctx: Ctx) -> DocumentFiles:
-    return DocumentFiles(ctx.state.settings.knowledge_uploads_dir())
+    settings = ctx.state.settings
+    return document_files(settings.knowledge_store(), settings.knowledge_s3_endpoint_url)
 
 
 def _filename(raw: str | None) -> str:
@@ -140,7 +141,14 @@ async def upload_document(ctx: Writer, file: Annotated[UploadFile, File(descript
     document_id, files = uuid.uuid4(), _files(ctx)
     row_format = await asyncio.to_thread(_row_format, filename, content_type, data)
     # The bytes go to the upload store before the row exists: a run never finds a row without its file.
-    await asyncio.to_thread(files.save_upload, ctx.tenant_id, document_id, data)
+    try:
+        await asyncio.to_thread(files.save_upload, ctx.tenant_id, document_id, data)
+    except OSError as exc:  # a full disk, an unreachable bucket or refused credentials: nothing was accepted
+        log.error("upload could not be stored", path=files.where(ctx.tenant_id, document_id), error=str(exc)[:300])
+        raise Problem(
+            503, "Upload store unavailable", "The file could not be stored just now; nothing was saved. Try again shortly.",
+            headers={"Retry-After": "30"},
+        ) from None
     document = KnowledgeDocument(
         id=document_id, tenant_id=ctx.tenant_id, filename=filename, content_type=content_type, format=row_format,
         content_sha256=sha256, size_bytes=len(data), status="uploaded", progress_percent=0, chunk_count=0,
@@ -226,5 +234,11 @@ async def delete_document(document_id: uuid.UUID, ctx: Writer) -> Response:
         )
     except TEMPORAL_UNAVAILABLE:
         pass  # none running (or Temporal away): a run still going is superseded and stops by itself
-    await asyncio.to_thread(_files(ctx).remove_document, ctx.tenant_id, document_id)
+    files = _files(ctx)
+    try:
+        await asyncio.to_thread(files.remove_document, ctx.tenant_id, document_id)
+    except OSError as exc:
+        # The document is gone for the tenant and its search already; its bytes are left for the
+        # operator to remove, named here.
+        log.error("deleted document's files could not be removed", path=files.where(ctx.tenant_id, document_id), error=str(exc)[:300])
     return Response(status_code=204)

@@ -161,14 +161,14 @@ async def test_delete_removes_the_chunks_and_the_stored_file(env):
     data = f"Returns are free within 30 days. {uuid.uuid4()}".encode()
     document_id = (await env.upload(tenant, "returns.txt", data)).json()["id"]
     assert (await env.settled(tenant, document_id))["status"] == "ready"
-    stored = env.deps.documents.document_dir(tenant.id, document_id)
-    assert (stored / "original").read_bytes() == data
+    stored = env.deps.documents
+    assert stored.read_upload(tenant.id, document_id) == data
     assert await env.chunk_count(document_id) >= 1
 
     assert (await env.http.delete(f"/v1/knowledge/documents/{document_id}", headers=tenant.headers)).status_code == 204
     assert (await env.http.get(f"/v1/knowledge/documents/{document_id}", headers=tenant.headers)).status_code == 404
     assert await env.chunk_count(document_id) == 0
-    assert not stored.exists()
+    assert stored.stored_names(tenant.id, document_id) == []
     async with env.deps.sessions() as session:
         row = await session.get(KnowledgeDocument, uuid.UUID(document_id))
     assert row.deleted_at is not None and row.chunk_count == 0

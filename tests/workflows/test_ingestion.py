@@ -136,11 +136,13 @@ async def test_a_reindex_supersedes_a_run_still_in_progress(env, slow_embeddings
     # The superseded run's staging is gone with the new run's: only the upload stays. The run
     # clears staging as its last step, after the document shows `ready`: wait for its end.
     await env.temporal.get_workflow_handle(workflow_id).result()
-    assert [p.name for p in env.deps.documents.document_dir(tenant.id, document_id).iterdir()] == ["original"]
+    assert env.deps.documents.stored_names(tenant.id, document_id) == ["original"]
 
 
-def _ingest_worker(env, openai_url: str) -> subprocess.Popen:
+def _ingest_worker(env, openai_url: str, own_dir: Path) -> subprocess.Popen:
     s = env.settings
+    # With a bucket the worker shares no disk with the API: a data directory of its own.
+    store = {"FRONTDESK_KNOWLEDGE_STORE_URL": s.knowledge_store_url, "FRONTDESK_KNOWLEDGE_S3_ENDPOINT_URL": s.knowledge_s3_endpoint_url}
     variables = {
         "TEMPORAL_ADDRESS": s.temporal_address,
         "DATABASE_URL": s.database_url,
@@ -148,7 +150,8 @@ def _ingest_worker(env, openai_url: str) -> subprocess.Popen:
         "FRONTDESK_MASTER_KEY": s.master_key.get_secret_value(),
         "FRONTDESK_TASK_QUEUE": f"unused-{uuid.uuid4().hex[:8]}",
         "FRONTDESK_INGEST_TASK_QUEUE": s.ingest_task_queue,
-        "FRONTDESK_DATA_DIR": str(s.data_dir),
+        "FRONTDESK_DATA_DIR": str(own_dir if s.knowledge_store_url else s.data_dir),
+        **({name: value for name, value in store.items() if value} if s.knowledge_store_url else {}),
         "FRONTDESK_KNOWLEDGE_EMBEDDER": "openai",
         "FRONTDESK_KNOWLEDGE_EMBEDDING_BASE_URL": f"{openai_url}/v1",
         "FRONTDESK_KNOWLEDGE_EMBEDDING_API_KEY": "sk-test-embeddings",
@@ -160,11 +163,15 @@ def _ingest_worker(env, openai_url: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
-async def test_a_worker_killed_mid_embedding_is_resumed_without_duplicate_chunks(settings, temporal, openai_standin, tmp_path):
+@pytest.mark.parametrize("store", ["disk", "s3"])
+async def test_a_worker_killed_mid_embedding_is_resumed_without_duplicate_chunks(settings, temporal, openai_standin, tmp_path, store, request):
     overrides = openai_embedder(openai_standin.url, BATCH)
-    async with ingest_env(settings, temporal, tmp_path, run_worker=False, **overrides) as env:
+    if store == "s3":
+        s3 = request.getfixturevalue("s3")
+        overrides |= {"knowledge_store_url": f"s3://{s3.new_bucket()}/uploads", "knowledge_s3_endpoint_url": s3.url}
+    async with ingest_env(settings, temporal, tmp_path / "api", run_worker=False, **overrides) as env:
         openai_standin.embed_delay_seconds = 0.5
-        worker = _ingest_worker(env, openai_standin.url)
+        worker = _ingest_worker(env, openai_standin.url, tmp_path / "worker")
         try:
             tenant = await env.tenant()
             marker = uuid.uuid4().hex
@@ -183,7 +190,7 @@ async def test_a_worker_killed_mid_embedding_is_resumed_without_duplicate_chunks
             before_crash = len(embedding_calls(openai_standin, marker))
             assert before_crash < batches
 
-            worker = _ingest_worker(env, openai_standin.url)
+            worker = _ingest_worker(env, openai_standin.url, tmp_path / "worker")
             done = await env.settled(tenant, document_id, timeout=180)
         finally:
             openai_standin.embed_delay_seconds = 0.0
