@@ -16,8 +16,12 @@ class TenantSettings(BaseModel):
 
     default_language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$", examples=["en", "hi", "pt-BR"])
     timezone: str = Field("UTC", max_length=64, examples=["Asia/Kolkata"])
-    # Messages older than this may be purged; None keeps them.
-    retention_days: int | None = Field(None, ge=1, le=3650)
+    retention_days: int | None = Field(
+        None, ge=1, le=3650,
+        description="What customers wrote (messages, receipts, search queries, summaries, tool calls, unreviewed "
+        "samples, voice files) is purged by the hourly retention sweep once older than this; null keeps it. "
+        "Messages younger than 8 days are blanked rather than deleted, so a channel's redelivery is still recognised.",
+    )  # fmt: skip
     # Words that hand a conversation to a human, in addition to the built-in ones.
     handoff_keywords: list[str] = Field(default_factory=list, max_length=50)
     # Model tiers and failover chains, budgets and price overrides (api/llm_settings.py).

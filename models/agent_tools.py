@@ -16,7 +16,7 @@ from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Nu
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, TenantOwned
+from models.base import Base, TenantOwned, tenant_created_indexed
 
 TOOL_CALL_STATUSES = ("ok", "refused", "invalid", "error")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
@@ -35,7 +35,9 @@ class ToolCall(TenantOwned, Base):
     of the activity finds this row and returns its result instead of acting twice."""
 
     __tablename__ = "tool_calls"
+    _tenant_created, tenant_id = tenant_created_indexed(__tablename__)
     __table_args__ = (
+        _tenant_created,
         UniqueConstraint("tenant_id", "idempotency_key"),
         Index("ix_tool_calls_conversation_created", "conversation_id", "created_at", "id"),
         # "running" exists only inside the transaction that inserts the row and runs the tool:

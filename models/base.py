@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, func
+from sqlalchemy import DateTime, ForeignKey, Index, MetaData, func
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -38,3 +38,11 @@ class TenantOwned(IdMixin):
         return mapped_column(
             UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
         )
+
+
+def tenant_created_indexed(table: str) -> tuple[Index, Mapped[uuid.UUID]]:
+    """For a big table the retention sweep reads by age: an index on (tenant_id, created_at)
+    instead of TenantOwned's tenant_id one (it serves tenant_id lookups as well), and the
+    tenant_id column without an index of its own, to override the mixin's."""
+    column = mapped_column(UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    return Index(f"ix_{table}_tenant_created", "tenant_id", "created_at"), column

@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Inde
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, TenantOwned
+from models.base import Base, TenantOwned, tenant_created_indexed
 
 
 class Conversation(TenantOwned, Base):
@@ -40,7 +40,9 @@ class Message(TenantOwned, Base):
     """
 
     __tablename__ = "messages"
+    _tenant_created, tenant_id = tenant_created_indexed(__tablename__)
     __table_args__ = (
+        _tenant_created,
         Index(
             "uq_messages_inbound_external_id",
             "channel_account_id",
@@ -88,7 +90,9 @@ class MessageStatusEvent(TenantOwned, Base):
     before the outbound message row it refers to has been recorded."""
 
     __tablename__ = "message_status_events"
+    _tenant_created, tenant_id = tenant_created_indexed(__tablename__)
     __table_args__ = (
+        _tenant_created,
         Index(
             "uq_message_status_events_dedup",
             "channel_account_id",

@@ -77,3 +77,19 @@ class MediaStore:
         except BaseException:
             Path(staging).unlink(missing_ok=True)
             raise
+
+    def remove_older_than(self, tenant_id: str, cutoff: float) -> int:
+        """Deletes the tenant's media last written before `cutoff` (a Unix time), leftover
+        partial writes included; returns how many files went."""
+        removed = 0
+        tenant_dir = self._tenant_dir(tenant_id)
+        if not tenant_dir.is_dir():
+            return removed
+        for path in tenant_dir.rglob("*"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue  # removed meanwhile (another sweep, or a retry of this one)
+        return removed

@@ -22,6 +22,7 @@ from activities.nlu import NluActivities
 from activities.nlu_training import NluTrainingActivities
 from activities.reembed import ReembedActivities
 from activities.replies import ReplyActivities
+from activities.retention import RetentionActivities
 from activities.store_sync import StoreSyncActivities
 from activities.tools import ToolActivities
 from activities.voice import VoiceActivities
@@ -34,12 +35,14 @@ from voice.media_store import MediaStore
 from voice.stt import Transcriber
 from voice.tts import Synthesizer
 from workers.log_context import worker_interceptors
+from workers.schedules import ensure_platform_schedules
 from workers.wiring import activity_deps, require
 from workflows.conversation import ConversationWorkflow
 from workflows.ingestion import IngestDocumentWorkflow
 from workflows.nlu_model import IntentModelWorkflow
 from workflows.nlu_training import TrainIntentModelWorkflow
 from workflows.reembed import ReembedKnowledgeWorkflow
+from workflows.retention import RetentionSweepWorkflow
 
 log = get_logger()
 
@@ -83,6 +86,10 @@ def build_worker(
         activities += [handoff.assess_message, handoff.record_handoff_state]
         nlu = NluActivities(deps)  # the turn's intent: local activities, numpy only
         activities += [nlu.classify_intent, nlu.record_intent]
+        # The retention sweep deletes media files too: it runs where the media directory is.
+        retention = RetentionActivities(deps, MediaStore(settings.media_files_dir()))
+        workflows.append(RetentionSweepWorkflow)
+        activities += [retention.list_retention_tenants, retention.purge_expired]
     if queue == (settings.llm_task_queue or settings.task_queue):
         # The turn's knowledge search sits with the replies: both embed text with the same model.
         tools = tools or default_registry()
@@ -156,6 +163,8 @@ async def run_worker(settings: Settings, queue: str) -> None:
             # and the first voice note does not wait for the load.
             await asyncio.to_thread(voice_activities(settings).warm_up)
         worker = build_worker(client, deps, settings, queue)
+        if queue == settings.task_queue:
+            await ensure_platform_schedules(client, queue)
         log.info("worker started", task_queue=queue, temporal=address)
         async with worker:
             await stop.wait()
