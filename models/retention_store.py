@@ -10,7 +10,10 @@ their row is what stops a retried call from refunding twice. An outbound message
 "pending" is never touched: its send may still be retrying and reads the text from the row.
 
 Every statement removes at most `limit` rows, so one tenant's purge is many short
-transactions, never one that locks a big table for minutes.
+transactions, never one that locks a big table for minutes. The oldest go first: ORDER BY
+created_at also keeps PostgreSQL on the (tenant_id, created_at) index. Without it, where other
+tenants keep years of old rows, the planner expected this tenant's old rows everywhere and
+scanned the whole table each hourly pass (bench/retention.py: 0.37 s at 2M messages).
 """
 
 from __future__ import annotations
@@ -33,16 +36,16 @@ _STATEMENTS = (
         DELETE FROM messages WHERE id IN (
             SELECT id FROM messages
             WHERE tenant_id = :tenant AND created_at < :past_both AND {_MESSAGE_SETTLED}
-            LIMIT :limit)"""),
+            ORDER BY created_at LIMIT :limit)"""),
     ("messages_redacted", f"""
         UPDATE messages SET text = '', content = '{{}}'::jsonb, error = NULL WHERE id IN (
             SELECT id FROM messages
             WHERE tenant_id = :tenant AND created_at < :cutoff AND created_at >= :guard AND {_MESSAGE_SETTLED}
               AND (text <> '' OR content <> '{{}}'::jsonb OR error IS NOT NULL)
-            LIMIT :limit)"""),
+            ORDER BY created_at LIMIT :limit)"""),
     ("receipts_deleted", """
         DELETE FROM message_status_events WHERE id IN (
-            SELECT id FROM message_status_events WHERE tenant_id = :tenant AND created_at < :cutoff LIMIT :limit)"""),
+            SELECT id FROM message_status_events WHERE tenant_id = :tenant AND created_at < :cutoff ORDER BY created_at LIMIT :limit)"""),
     ("searches_deleted", """
         DELETE FROM retrieval_events WHERE id IN (
             SELECT id FROM retrieval_events WHERE tenant_id = :tenant AND created_at < :cutoff LIMIT :limit)"""),
@@ -52,7 +55,7 @@ _STATEMENTS = (
             WHERE m.tenant_id = :tenant AND COALESCE(c.last_message_at, c.created_at) < :cutoff LIMIT :limit)"""),
     ("tool_calls_deleted", """
         DELETE FROM tool_calls WHERE id IN (
-            SELECT id FROM tool_calls WHERE tenant_id = :tenant AND created_at < :past_both LIMIT :limit)"""),
+            SELECT id FROM tool_calls WHERE tenant_id = :tenant AND created_at < :past_both ORDER BY created_at LIMIT :limit)"""),
     # Samples harvested from conversations and never reviewed; approved ones are the tenant's
     # training data, chosen on purpose, and stay.
     ("pending_samples_deleted", """
