@@ -162,7 +162,7 @@ async def upload_document(ctx: Writer, file: Annotated[UploadFile, File(descript
             ctx.audit(session, "knowledge_document.upload", "knowledge_document", document_id, {"filename": filename, "sha256": sha256})
     except IntegrityError:
         # The same bytes, uploaded concurrently by another request: that one's document wins.
-        await asyncio.to_thread(files.remove_document, ctx.tenant_id, document_id)
+        await _remove_files(files, ctx.tenant_id, document_id)
         async with ctx.db() as session:
             existing = await documents.live_by_content(session, ctx.tenant_id, sha256)
         if existing is None:
@@ -234,11 +234,15 @@ async def delete_document(document_id: uuid.UUID, ctx: Writer) -> Response:
         )
     except TEMPORAL_UNAVAILABLE:
         pass  # none running (or Temporal away): a run still going is superseded and stops by itself
-    files = _files(ctx)
-    try:
-        await asyncio.to_thread(files.remove_document, ctx.tenant_id, document_id)
-    except OSError as exc:
-        # The document is gone for the tenant and its search already; its bytes are left for the
-        # operator to remove, named here.
-        log.error("deleted document's files could not be removed", path=files.where(ctx.tenant_id, document_id), error=str(exc)[:300])
+    await _remove_files(_files(ctx), ctx.tenant_id, document_id)
     return Response(status_code=204)
+
+
+async def _remove_files(files: DocumentFiles, tenant_id: uuid.UUID, document_id: uuid.UUID) -> None:
+    """Removes a document's bytes once no row points at them. When the store fails, the request
+    still succeeds (the document is already gone for the tenant and its search) and the log names
+    the bytes left for the operator."""
+    try:
+        await asyncio.to_thread(files.remove_document, tenant_id, document_id)
+    except OSError as exc:
+        log.error("document files could not be removed", path=files.where(tenant_id, document_id), error=str(exc)[:300])

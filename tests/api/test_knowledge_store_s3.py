@@ -64,3 +64,18 @@ async def test_an_unreachable_bucket_refuses_the_upload_with_503_and_keeps_nothi
         assert refused.headers["retry-after"] == "30" and "nothing was saved" in refused.json()["detail"]
         listed = await env.http.get("/v1/knowledge/documents", headers=tenant.headers)
         assert listed.json()["items"] == []
+
+
+async def test_a_delete_succeeds_when_the_bucket_fails_and_the_document_is_gone(settings, temporal, tmp_path, s3):
+    bucket = s3.new_bucket()
+    store = {"knowledge_store_url": f"s3://{bucket}/frontdesk", "knowledge_s3_endpoint_url": s3.url}
+    async with ingest_env(settings, temporal, tmp_path, run_worker=False, **store) as env:
+        tenant = await env.tenant()
+        document_id = (await env.upload(tenant, "faq.txt", b"Shipping takes 3 days.", "text/plain")).json()["id"]
+        for key in s3.keys(bucket):
+            s3.client.delete_object(Bucket=bucket, Key=key)
+        s3.client.delete_bucket(Bucket=bucket)  # the store fails from now on
+
+        deleted = await env.http.delete(f"/v1/knowledge/documents/{document_id}", headers=tenant.headers)
+        assert deleted.status_code == 204, deleted.text
+        assert (await env.http.get(f"/v1/knowledge/documents/{document_id}", headers=tenant.headers)).status_code == 404
