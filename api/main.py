@@ -28,6 +28,7 @@ from api.routes import (
     commerce_webhooks,
     conversation_actions,
     conversations,
+    customer_erasure,
     customers,
     events,
     health,
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(nlu_samples.router)
     app.include_router(conversation_actions.router)
     app.include_router(tool_calls.router)
+    app.include_router(customer_erasure.router)
     app.include_router(nlu_models.router)
     app.include_router(nlu_settings.router)
     return app

@@ -13,6 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.delivery import DeliveryActivities
 from activities.deps import ActivityDeps
+from activities.erasure import ErasureActivities
 from activities.handoff import HandoffActivities
 from activities.ingestion import IngestActivities
 from activities.knowledge import KnowledgeActivities
@@ -38,6 +39,7 @@ from workers.log_context import worker_interceptors
 from workers.schedules import ensure_platform_schedules
 from workers.wiring import activity_deps, require
 from workflows.conversation import ConversationWorkflow
+from workflows.erasure import EraseCustomerWorkflow
 from workflows.ingestion import IngestDocumentWorkflow
 from workflows.nlu_model import IntentModelWorkflow
 from workflows.nlu_training import TrainIntentModelWorkflow
@@ -76,7 +78,8 @@ def build_worker(
     max_concurrent = settings.worker_max_concurrent_activities
     if queue == settings.task_queue:
         messages, delivery = MessageActivities(deps), DeliveryActivities(deps)
-        media = MediaActivities(deps, MediaStore(settings.media_files_dir()), settings.media_max_bytes)
+        media_store = MediaStore(settings.media_files_dir())
+        media = MediaActivities(deps, media_store, settings.media_max_bytes)
         workflows.append(ConversationWorkflow)
         activities += [messages.persist_inbound, messages.persist_outbound, messages.flag_handoff, delivery.send_reply]
         activities.append(delivery.acknowledge_inbound)
@@ -86,10 +89,11 @@ def build_worker(
         activities += [handoff.assess_message, handoff.record_handoff_state]
         nlu = NluActivities(deps)  # the turn's intent: local activities, numpy only
         activities += [nlu.classify_intent, nlu.record_intent]
-        # The retention sweep deletes media files too: it runs where the media directory is.
-        retention = RetentionActivities(deps, MediaStore(settings.media_files_dir()))
-        workflows.append(RetentionSweepWorkflow)
+        # The retention sweep and customer erasure delete media files too: they run where the media directory is.
+        retention = RetentionActivities(deps, media_store)
+        workflows += [RetentionSweepWorkflow, EraseCustomerWorkflow]
         activities += [retention.list_retention_tenants, retention.purge_expired]
+        activities.append(ErasureActivities(deps, media_store).erase_customer)
     if queue == (settings.llm_task_queue or settings.task_queue):
         # The turn's knowledge search sits with the replies: both embed text with the same model.
         tools = tools or default_registry()

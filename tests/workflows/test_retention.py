@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
@@ -20,13 +20,10 @@ from models.nlu import TrainingSample
 from tests.api.admin.conftest import admin_key_for, bearer
 from tests.factories import create_tenant
 from tests.workflows.agent_helpers import chat
+from tests.workflows.privacy_helpers import ago, leave_traces
 from voice.media_store import MediaStore
 from workers.schedules import RETENTION_SCHEDULE_ID, ensure_platform_schedules
 from workflows.retention import RetentionSweepInput, RetentionSweepResult, RetentionSweepWorkflow
-
-
-def _ago(days: float) -> datetime:
-    return datetime.now(UTC) - timedelta(days=days)
 
 
 async def _age_turn(deps, client_message_id: str, days: float) -> uuid.UUID:
@@ -36,7 +33,7 @@ async def _age_turn(deps, client_message_id: str, days: float) -> uuid.UUID:
         await session.execute(
             update(Message)
             .where(Message.conversation_id == inbound.conversation_id, Message.seq >= inbound.seq, Message.seq <= inbound.seq + 1)
-            .values(created_at=_ago(days))
+            .values(created_at=ago(days))
         )
         return inbound.conversation_id
 
@@ -54,20 +51,6 @@ async def _count(deps, model, tenant_id: str, *where) -> int:
         return await session.scalar(select(func.count()).select_from(model).where(model.tenant_id == uuid.UUID(tenant_id), *where))
 
 
-async def _leave_traces(deps, tenant_id: str, conversation_id: uuid.UUID, days: float, marker: str) -> None:
-    """What a turn leaves besides messages, `days` old: a search query, a summary, a tool call
-    and a sample waiting for review."""
-    tenant = uuid.UUID(tenant_id)
-    async with deps.sessions.begin() as session:
-        session.add(RetrievalEvent(tenant_id=tenant, conversation_id=conversation_id, query=f"refund {marker}", answered=False, created_at=_ago(days)))
-        session.add(TrainingSample(tenant_id=tenant, text=f"refund {marker}", text_key=f"refund {marker}", source="conversation", created_at=_ago(days)))
-        session.add(ToolCall(
-            tenant_id=tenant, conversation_id=conversation_id, idempotency_key=f"call-{marker}", call_id=marker, tool="track_order",
-            arguments={"order_number": "#1001", "email": "asha@example.com"}, status="ok", created_at=_ago(days),
-        ))  # fmt: skip
-        session.add(ConversationMemory(tenant_id=tenant, conversation_id=conversation_id, summary=f"Asha asked about a refund {marker}"))
-
-
 async def test_the_sweep_purges_what_is_past_a_tenants_retention_and_keeps_the_rest(http, deps, temporal, settings, tenant, openai_standin, graph_standin):
     other = await create_tenant(deps.sessions, deps.secrets, openai_url=openai_standin.url, graph_url=graph_standin.url)
     session_id = uuid.uuid4().hex
@@ -82,10 +65,10 @@ async def test_the_sweep_purges_what_is_past_a_tenants_retention_and_keeps_the_r
     await chat(http, tenant.webchat_id, quiet_session, "my order never came", message_id=f"{quiet_session}-1")
     quiet = await _age_turn(deps, f"{quiet_session}-1", 40)
     async with deps.sessions.begin() as session:
-        await session.execute(update(Conversation).where(Conversation.id == quiet).values(last_message_at=_ago(40)))
-    await _leave_traces(deps, tenant.tenant_id, quiet, 40, "quiet")
-    await _leave_traces(deps, tenant.tenant_id, conversation, 1, "recent")
-    await _leave_traces(deps, other.tenant_id, others, 40, "other")
+        await session.execute(update(Conversation).where(Conversation.id == quiet).values(last_message_at=ago(40)))
+    await leave_traces(deps, tenant.tenant_id, quiet, 40, "quiet")
+    await leave_traces(deps, tenant.tenant_id, conversation, 1, "recent")
+    await leave_traces(deps, other.tenant_id, others, 40, "other")
     media = MediaStore(settings.media_files_dir())
     old_note, new_note = (media.inbound_path(tenant.tenant_id, str(uuid.uuid4()), name, 0, "audio/ogg") for name in ("old", "new"))
     for path in (old_note, new_note):
