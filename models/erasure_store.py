@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.retention_store import execute_counted
+
 ERASED = "(erased at the customer's request)"
 
 _CONVERSATIONS = "SELECT id FROM conversations WHERE tenant_id = :tenant AND customer_id = :customer"
@@ -91,9 +93,4 @@ def _strings(value: Any, found: list[str]) -> None:
 async def erase_customer(session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> ErasureCounts:
     """One transaction: the customer is erased entirely or not at all. Erasing again finds
     nothing left and counts zeros."""
-    counts = ErasureCounts()
-    params = {"tenant": tenant_id, "customer": customer_id, "erased": ERASED}
-    for name, statement in _STATEMENTS:
-        result = await session.execute(text(statement), params)
-        setattr(counts, name, result.rowcount or 0)
-    return counts
+    return await execute_counted(session, _STATEMENTS, {"tenant": tenant_id, "customer": customer_id, "erased": ERASED}, ErasureCounts())

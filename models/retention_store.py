@@ -21,11 +21,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 DEDUP_GUARD = timedelta(days=8)
+Counts = TypeVar("Counts")
 
 _MESSAGE_SETTLED = "(direction = 'inbound' OR status <> 'pending')"
 
@@ -102,9 +104,13 @@ async def tenants_with_retention(session: AsyncSession, after: uuid.UUID | None,
 async def purge_step(session: AsyncSession, tenant_id: uuid.UUID, cutoff: datetime, guard: datetime, limit: int) -> PurgeCounts:
     """Up to `limit` rows of each kind past the period; the caller repeats until a step comes
     back with every count under `limit`."""
-    counts = PurgeCounts()
     params = {"tenant": tenant_id, "cutoff": cutoff, "guard": guard, "past_both": min(cutoff, guard), "limit": limit}
-    for name, statement in _STATEMENTS:
+    return await execute_counted(session, _STATEMENTS, params, PurgeCounts())
+
+
+async def execute_counted(session: AsyncSession, statements: tuple[tuple[str, str], ...], params: dict, counts: Counts) -> Counts:
+    """Runs each (counter, statement) in order with `params`; each counter gets its rows."""
+    for name, statement in statements:
         result = await session.execute(text(statement), params)
         setattr(counts, name, result.rowcount or 0)
     return counts

@@ -10,20 +10,13 @@ from sqlalchemy import select, update
 
 from models.agent_tools import Ticket, ToolCall
 from models.conversation_memory import ConversationMemory
-from models.conversations import Conversation, Message
+from models.conversations import Message
 from models.knowledge import RetrievalEvent
 from models.nlu import TrainingSample
 from tests.api.admin.conftest import admin_key_for, bearer
-from tests.workflows.agent_helpers import chat
+from tests.workflows.agent_helpers import chat, conversation_of
 from tests.workflows.privacy_helpers import leave_traces
 from voice.media_store import MediaStore
-
-
-async def _conversation(deps, tenant_id: str, session_id: str) -> Conversation:
-    async with deps.sessions() as session:
-        return await session.scalar(
-            select(Conversation).where(Conversation.tenant_id == uuid.UUID(tenant_id), Conversation.workflow_id.contains(session_id))
-        )
 
 
 async def _messages(deps, conversation_id: uuid.UUID) -> list[Message]:
@@ -42,7 +35,7 @@ async def test_an_erased_customer_leaves_nothing_that_names_them(http, deps, tem
     await chat(http, tenant.webchat_id, asha_session, "hi, I'm Asha, asha@example.com, my refund for #1001?", message_id=f"{asha_session}-1")
     await chat(http, tenant.webchat_id, asha_session, "it was the blue jacket", message_id=f"{asha_session}-2")
     await chat(http, tenant.webchat_id, ravi_session, "hi, I'm Ravi, where is my order?", message_id=f"{ravi_session}-1")
-    asha, ravi = await _conversation(deps, tenant.tenant_id, asha_session), await _conversation(deps, tenant.tenant_id, ravi_session)
+    asha, ravi = await conversation_of(deps, tenant.tenant_id, asha_session), await conversation_of(deps, tenant.tenant_id, ravi_session)
     r = await http.patch(f"/v1/customers/{asha.customer_id}", json={"display_name": "Asha", "email": "asha@example.com", "phone": "+919812345678"}, headers=headers)
     assert r.status_code == 200, r.text
     for conversation, marker in ((asha, "asha"), (ravi, "ravi")):
@@ -102,7 +95,7 @@ async def test_erasing_an_unknown_or_another_tenants_customer_is_404(http, deps,
     other = await create_tenant(deps.sessions, deps.secrets, openai_url=openai_standin.url, graph_url=graph_standin.url)
     session_id = uuid.uuid4().hex
     await chat(http, other.webchat_id, session_id, "hello")
-    theirs = await _conversation(deps, other.tenant_id, session_id)
+    theirs = await conversation_of(deps, other.tenant_id, session_id)
     headers = bearer(await admin_key_for(deps, tenant.tenant_id))
     for customer_id in (uuid.uuid4(), theirs.customer_id):
         r = await http.post(f"/v1/customers/{customer_id}/erase", headers=headers)
