@@ -15,6 +15,8 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 from temporalio.service import RPCError
 
@@ -25,6 +27,7 @@ log = get_logger()
 
 RETENTION_SCHEDULE_ID = "retention-sweep"
 RETENTION_EVERY = timedelta(hours=1)
+RPC_TIMEOUT = timedelta(seconds=10)
 
 
 def retention_schedule(task_queue: str) -> Schedule:
@@ -40,12 +43,27 @@ def retention_schedule(task_queue: str) -> Schedule:
 
 
 async def ensure_platform_schedules(client: Client, task_queue: str) -> None:
-    """Creates the retention sweep's Schedule if it is missing. A Temporal hiccup is logged,
-    not fatal: the worker serves turns either way, and its next start tries again."""
+    """Creates the retention sweep's Schedule, or brings one left by an earlier version or
+    another conversation queue name in line. A Temporal hiccup is logged, not fatal: the worker
+    serves turns either way, and its next start tries again."""
+    wanted = retention_schedule(task_queue)
     try:
-        await client.create_schedule(RETENTION_SCHEDULE_ID, retention_schedule(task_queue), rpc_timeout=timedelta(seconds=10))
-        log.info("retention schedule created", every_s=RETENTION_EVERY.total_seconds(), task_queue=task_queue)
-    except ScheduleAlreadyRunningError:
-        pass
+        try:
+            await client.create_schedule(RETENTION_SCHEDULE_ID, wanted, rpc_timeout=RPC_TIMEOUT)
+            log.info("retention schedule created", every_s=RETENTION_EVERY.total_seconds(), task_queue=task_queue)
+            return
+        except ScheduleAlreadyRunningError:
+            pass
+        handle = client.get_schedule_handle(RETENTION_SCHEDULE_ID)
+        current = (await handle.describe(rpc_timeout=RPC_TIMEOUT)).schedule
+        action = current.action
+        if isinstance(action, ScheduleActionStartWorkflow) and action.task_queue == task_queue and current.spec.intervals == wanted.spec.intervals:
+            return
+
+        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=wanted)
+
+        await handle.update(replace, rpc_timeout=RPC_TIMEOUT)
+        log.info("retention schedule updated", task_queue=task_queue)
     except RPCError as exc:
         log.warning("retention schedule not created yet", error=str(exc)[:200])

@@ -118,9 +118,13 @@ async def test_the_sweep_purges_what_is_past_a_tenants_retention_and_keeps_the_r
 
 
 async def test_the_sweep_is_scheduled_hourly_without_overlap(temporal, settings):
+    # A schedule an earlier deployment left, on a conversation queue since renamed, is brought in line.
+    await ensure_platform_schedules(temporal, f"renamed-{uuid.uuid4().hex[:8]}")
     await ensure_platform_schedules(temporal, settings.task_queue)
-    await ensure_platform_schedules(temporal, settings.task_queue)  # every worker start: no error, no second schedule
+    updated_at = (await temporal.get_schedule_handle(RETENTION_SCHEDULE_ID).describe()).info.last_updated_at
+    await ensure_platform_schedules(temporal, settings.task_queue)  # every worker start: no error, nothing changed
     described = await temporal.get_schedule_handle(RETENTION_SCHEDULE_ID).describe()
+    assert described.info.last_updated_at == updated_at
     assert described.schedule.action.workflow == "RetentionSweepWorkflow"
     assert described.schedule.action.task_queue == settings.task_queue
     assert described.schedule.spec.intervals[0].every == timedelta(hours=1)
