@@ -129,3 +129,5 @@ async def test_the_sweep_is_scheduled_hourly_without_overlap(temporal, settings)
     assert described.schedule.action.task_queue == settings.task_queue
     assert described.schedule.spec.intervals[0].every == timedelta(hours=1)
     assert described.schedule.policy.overlap.name == "SKIP"
+    # Left in place it would start sweeps on this queue at the top of every hour of the test run.
+    await temporal.get_schedule_handle(RETENTION_SCHEDULE_ID).delete()
