@@ -10,13 +10,10 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -25,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.problems import Problem
 from core import temporal as sa
 from core.logging import get_logger
+from core.schedules import put_schedule
 from core.settings import Settings
 from models.nlu_settings import NluSettings
 from workflows.nlu_model import IntentModelInput, IntentModelWorkflow, RollbackRequest, intent_model_workflow_id
@@ -111,18 +109,8 @@ async def ensure_training_schedule(
 ) -> None:
     """Creates the tenant's retraining Schedule, or (`replace`) brings it in line with `nlu`. A
     cron expression Temporal refuses is a 422."""
-    schedule = _schedule(settings, tenant_id, nlu)
     try:
-        try:
-            await client.create_schedule(schedule_id(tenant_id), schedule, rpc_timeout=RPC_TIMEOUT)
-        except ScheduleAlreadyRunningError:
-            if not replace:
-                return
-
-            def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
-                return ScheduleUpdate(schedule=schedule)
-
-            await client.get_schedule_handle(schedule_id(tenant_id)).update(replace, rpc_timeout=RPC_TIMEOUT)
+        await put_schedule(client, schedule_id(tenant_id), _schedule(settings, tenant_id, nlu), rpc_timeout=RPC_TIMEOUT, replace=replace)
     except RPCError as exc:
         if exc.status == RPCStatusCode.INVALID_ARGUMENT:
             raise Problem(422, "Schedule refused", f"the retraining schedule is not valid: {exc.message}") from None

@@ -9,18 +9,16 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 from temporalio.service import RPCError
 
 from core.logging import get_logger
+from core.schedules import put_schedule
 from workflows.retention import RETENTION_WORKFLOW_ID, RetentionSweepInput, RetentionSweepWorkflow
 
 log = get_logger()
@@ -47,23 +45,15 @@ async def ensure_platform_schedules(client: Client, task_queue: str) -> None:
     another conversation queue name in line. A Temporal hiccup is logged, not fatal: the worker
     serves turns either way, and its next start tries again."""
     wanted = retention_schedule(task_queue)
-    try:
-        try:
-            await client.create_schedule(RETENTION_SCHEDULE_ID, wanted, rpc_timeout=RPC_TIMEOUT)
-            log.info("retention schedule created", every_s=RETENTION_EVERY.total_seconds(), task_queue=task_queue)
-            return
-        except ScheduleAlreadyRunningError:
-            pass
-        handle = client.get_schedule_handle(RETENTION_SCHEDULE_ID)
-        current = (await handle.describe(rpc_timeout=RPC_TIMEOUT)).schedule
+
+    def unchanged(current: Schedule) -> bool:
         action = current.action
-        if isinstance(action, ScheduleActionStartWorkflow) and action.task_queue == task_queue and current.spec.intervals == wanted.spec.intervals:
-            return
+        return isinstance(action, ScheduleActionStartWorkflow) and action.task_queue == task_queue and current.spec.intervals == wanted.spec.intervals
 
-        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=wanted)
-
-        await handle.update(replace, rpc_timeout=RPC_TIMEOUT)
-        log.info("retention schedule updated", task_queue=task_queue)
+    try:
+        outcome = await put_schedule(client, RETENTION_SCHEDULE_ID, wanted, rpc_timeout=RPC_TIMEOUT, unchanged=unchanged)
     except RPCError as exc:
         log.warning("retention schedule not created yet", error=str(exc)[:200])
+        return
+    if outcome != "kept":
+        log.info("retention schedule in place", outcome=outcome, every_s=RETENTION_EVERY.total_seconds(), task_queue=task_queue)
