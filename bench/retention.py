@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 import uuid
 from pathlib import Path
@@ -37,7 +36,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.deps import ActivityDeps
 from activities.retention import PurgeInput, RetentionActivities
-from bench.retrieval import fresh_database, start_server
+from bench.retrieval import database_server, fresh_database
 from models.db import one_off_sessions
 from voice.media_store import MediaStore
 
@@ -126,18 +125,10 @@ def main() -> None:
     parser.add_argument("--other-tenants", type=int, default=3)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/frontdesk-retention"))
     args = parser.parse_args()
-    server = None
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        server = start_server(args.data_dir)
-        url = server.url
-    try:
+    with database_server(args.data_dir) as url:
         db_url = asyncio.run(fresh_database(url, "retention_bench"))
         for line in asyncio.run(run(db_url, args)):
             print(json.dumps(line), flush=True)
-    finally:
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -93,6 +95,20 @@ async def fresh_database(url: str, database: str) -> str:
     db_url = _with_database(url, database)
     await asyncio.to_thread(upgrade_to_head, db_url)
     return db_url
+
+
+@contextmanager
+def database_server(data_dir: Path) -> Iterator[str]:
+    """The server at DATABASE_URL, else our own PostgreSQL in `data_dir` for the block; its URL."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    server = start_server(data_dir)
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 def start_server(data_dir: Path) -> EmbeddedPostgres:
@@ -351,12 +367,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep data already loaded with the same parameters")
     args = parser.parse_args()
 
-    server = None
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        server = start_server(args.data_dir)
-        url = server.url
-    try:
+    with database_server(args.data_dir) as url:
         layout = "".join(ch if ch.isalnum() else "_" for ch in args.layout)
         database = f"retrieval_{layout}_{args.geometry}_{args.chunks}_{args.tenants}"
         spec = (args.chunks, args.tenants, args.layout, args.seed, args.geometry)
@@ -365,9 +376,6 @@ def main() -> None:
             print(json.dumps({"bench": "retrieval_load", "chunks": args.chunks, "tenants": args.tenants, "layout": args.layout, **figures}), flush=True)
         for line in asyncio.run(measure(_with_database(url, database), args)):
             print(json.dumps(line), flush=True)
-    finally:
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

@@ -10,12 +10,12 @@ methods block: call them through asyncio.to_thread.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
+
+from core.atomic_file import write_atomically
 
 
 class BlobStoreUnavailable(OSError):
@@ -54,20 +54,7 @@ class DiskBlobs:
         return self.root / key
 
     def put(self, key: str, data: bytes, *, parents: bool = True) -> None:
-        path = self.path(key)
-        if parents:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        # mkstemp fails with FileNotFoundError when the directory is gone (parents=False).
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path(key), data, make_parents=parents)
 
     def get(self, key: str) -> bytes:
         return self.path(key).read_bytes()

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-import os
 import re
-import tempfile
 import uuid
 from pathlib import Path
+
+from core.atomic_file import write_atomically
 
 # Mime types Python's table lacks or guesses oddly for what channels send.
 _EXTENSIONS = {
@@ -68,15 +68,7 @@ class MediaStore:
 
     def write(self, path: Path, data: bytes) -> None:
         """Atomically: a file that exists is complete, so a retry may trust it."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, staging = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(staging, path)
-        except BaseException:
-            Path(staging).unlink(missing_ok=True)
-            raise
+        write_atomically(path, data, make_parents=True)
 
     def remove_older_than(self, tenant_id: str, cutoff: float) -> int:
         """Deletes the tenant's media last written before `cutoff` (a Unix time), leftover

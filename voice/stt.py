@@ -7,14 +7,14 @@ size limits: `ensure_whisper_base` joins them once under the models directory. M
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from core.atomic_file import write_atomically
 
 WHISPER_BASE = "whisper-base"  # the packaged model's name in settings (FRONTDESK_STT_MODEL)
 _SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
@@ -53,8 +53,8 @@ def ensure_whisper_base(models_dir: Path) -> Path:
         return target
     target.mkdir(parents=True, exist_ok=True)
     for name in _SIDE_FILES:
-        _place(target / name, lambda out, name=name: _copy_into(out, [rest / name]))
-    _place(model, lambda out: _copy_into(out, parts))
+        write_atomically(target / name, lambda out, name=name: _copy_into(out, [rest / name]))
+    write_atomically(model, lambda out: _copy_into(out, parts))
     return target
 
 
@@ -62,17 +62,6 @@ def _copy_into(out: Any, sources: list[Path]) -> None:
     for source in sources:
         with open(source, "rb") as src:
             shutil.copyfileobj(src, out, 1 << 20)
-
-
-def _place(path: Path, write: Any) -> None:
-    fd, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
 
 
 @lru_cache(maxsize=4)
